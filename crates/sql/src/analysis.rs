@@ -1,0 +1,138 @@
+//! What the analyzer tells the proxy about one statement.
+//!
+//! Plain data: the statement's kind, where it must run ([`Route`]), and the tables it
+//! touches. The proxy maps a tenant key to a shard with its topology snapshot; this
+//! crate never sees shards.
+
+use std::sync::Arc;
+
+/// The answer for one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// What kind of statement it is.
+    pub kind: StatementKind,
+    /// Where it must run.
+    pub route: Route,
+    /// Every table it references (FROM, JOIN, subqueries, CTEs, INSERT target, DDL
+    /// target), in order of first appearance, without repeats.
+    pub tables: Arc<[TableName]>,
+    /// The schema qualifier written on the routed sharded table (`ks.orders` gives
+    /// `ks`), which the proxy must check is the keyspace. Qualifiers of other tables
+    /// are in [`Analysis::tables`].
+    pub schema: Option<Arc<str>>,
+    /// The statement calls `DATABASE()` or `SCHEMA()`: a shard would answer with its
+    /// own database name, so the proxy must answer these itself.
+    pub calls_database: bool,
+    /// The answer came from a cached plan (no parse).
+    pub cached: bool,
+}
+
+/// A table reference as written, optionally qualified by a schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableName {
+    /// The qualifier in `schema.table`, if written.
+    pub schema: Option<Arc<str>>,
+    /// The table name, case as written.
+    pub name: Arc<str>,
+}
+
+/// The kind of a statement, with what the proxy needs to act on session statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementKind {
+    /// `SELECT` (and parenthesised or `WITH` queries).
+    Select,
+    /// `INSERT`.
+    Insert,
+    /// `UPDATE`.
+    Update,
+    /// `DELETE`.
+    Delete,
+    /// `REPLACE`.
+    Replace,
+    /// `SET NAMES charset [COLLATE collation]` (`SET NAMES DEFAULT` gives `DEFAULT`).
+    SetNames {
+        /// The character set named.
+        charset: String,
+        /// The collation, if named.
+        collation: Option<String>,
+    },
+    /// `SET CHARACTER SET charset` or `SET CHARSET charset`: unlike `SET NAMES`, the
+    /// connection character set becomes the database's.
+    SetCharacterSet {
+        /// The character set named.
+        charset: String,
+    },
+    /// Any other `SET` of variables, one entry per assignment.
+    Set(Vec<SetAssignment>),
+    /// `USE db`.
+    Use(String),
+    /// `BEGIN` or `START TRANSACTION`.
+    Begin,
+    /// `COMMIT` (without `AND CHAIN`).
+    Commit,
+    /// `ROLLBACK` (not `ROLLBACK TO SAVEPOINT`, not `AND CHAIN`).
+    Rollback,
+    /// `SHOW ...`, `DESCRIBE table`.
+    Show,
+    /// `CREATE`/`ALTER`/`DROP`/`TRUNCATE`/`RENAME TABLE`, `CREATE`/`DROP INDEX`.
+    Ddl {
+        /// The (first) table it changes, without its schema qualifier, when known.
+        table: Option<String>,
+    },
+    /// Anything else; the proxy decides (e.g. `EXPLAIN`, `SAVEPOINT`, `CALL`,
+    /// `SET TRANSACTION`). Such a statement may read or write any table: it was not
+    /// checked for tenants.
+    Other,
+}
+
+/// One assignment of a `SET` statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAssignment {
+    /// Whose variable it is.
+    pub scope: SetScope,
+    /// The variable's name without `@`, `@@` or a scope prefix (`sql_mode`, `x`).
+    pub name: String,
+    /// The assigned value as SQL text, e.g. `'ab'`, `1`, `DEFAULT`, `utf8mb4`.
+    pub value: String,
+}
+
+/// The scope of a `SET` assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SetScope {
+    /// A system variable of this session (`SESSION`, `LOCAL`, `@@session.`, `@@`, none).
+    Session,
+    /// A server-wide system variable (`GLOBAL`, `@@global.`).
+    Global,
+    /// A user variable (`@name`).
+    User,
+}
+
+/// Where a statement must run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// On the shard of one tenant of one sharded table.
+    Tenant {
+        /// The sharded table.
+        table: Arc<str>,
+        /// The tenant named by the statement.
+        key: TenantKey,
+    },
+    /// On any one shard: no sharded table is touched (e.g. `SELECT 1`, `SHOW ...`).
+    AnyShard,
+    /// No routing decision: session and transaction statements, DDL and
+    /// [`StatementKind::Other`]; the proxy acts on the kind.
+    None,
+}
+
+/// The tenant a statement names, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TenantKey {
+    /// An integer, a hex or bit value, or a negative integer as its i64 value cast
+    /// to u64 (Vitess semantics).
+    Int(u64),
+    /// A string literal, unescaped. The proxy converts it by the column's type
+    /// (`'42'` for an integer column is tenant 42).
+    Str(String),
+    /// The 0-based `?` placeholder of a prepared statement that holds the tenant.
+    Param(u16),
+}

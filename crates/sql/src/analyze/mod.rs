@@ -1,0 +1,277 @@
+//! From one parsed statement to a draft plan (DML and queries) or a final answer
+//! (session statements, DDL, everything else).
+//!
+//! Runs only on a plan-cache miss. A draft points at the AST values that name the
+//! tenant; [`Plan::from_draft`](crate::plan::Plan::from_draft) then ties them to the
+//! lexer's slots so the plan can be reused for every statement of the fingerprint.
+//!
+//! Rules of this walking skeleton: a statement may touch at most one sharded table,
+//! once, in its own FROM (or target) list; its tenant is `col = <literal>` in a
+//! top-level conjunct of its WHERE clause, or the sharding column of every inserted
+//! row. Everything else on a sharded table is refused, never guessed.
+
+mod fallback;
+mod insert;
+mod session;
+mod tables;
+mod tenant;
+
+use std::sync::Arc;
+
+use sqlparser::ast::{
+    Delete, FromTable, ObjectNamePart, Query, Select, SetExpr, Statement, Update,
+};
+
+use crate::Schema;
+use crate::analysis::{Analysis, StatementKind, TableName};
+use crate::error::SqlError;
+use crate::plan::KeyRule;
+
+pub(crate) use fallback::classify as classify_unparsed;
+pub(crate) use tenant::KeyExpr;
+
+use tables::{References, Scope, ShardedTable};
+use tenant::Target;
+
+/// A plan still pointing into the AST.
+#[derive(Debug)]
+pub(crate) struct Draft<'a> {
+    /// The statement kind.
+    pub(crate) kind: StatementKind,
+    /// Every table referenced.
+    pub(crate) tables: Vec<TableName>,
+    /// Schema qualifier of the routed table.
+    pub(crate) schema: Option<Arc<str>>,
+    /// The statement calls `DATABASE()` or `SCHEMA()`.
+    pub(crate) calls_database: bool,
+    /// Where it runs.
+    pub(crate) route: DraftRoute<'a>,
+}
+
+/// The route of a draft.
+#[derive(Debug)]
+pub(crate) enum DraftRoute<'a> {
+    /// No sharded table.
+    AnyShard,
+    /// One sharded table, tenant named by `keys` (never empty).
+    Tenant {
+        /// The sharded table.
+        table: Arc<str>,
+        /// Its sharding column.
+        column: Arc<str>,
+        /// The literals naming the tenant.
+        keys: Vec<KeyExpr<'a>>,
+        /// What differing keys mean.
+        rule: KeyRule,
+    },
+}
+
+/// What analysing a statement gives.
+#[derive(Debug)]
+pub(crate) enum Outcome<'a> {
+    /// A plan to bind (and cache when it is tied to the slots).
+    Draft(Draft<'a>),
+    /// The answer itself; never cached (it depends on the statement's literals).
+    Final(Analysis),
+}
+
+/// Analyses one statement against `schema`.
+pub(crate) fn statement<'a>(
+    stmt: &'a Statement,
+    schema: &dyn Schema,
+) -> Result<Outcome<'a>, SqlError> {
+    match stmt {
+        Statement::Query(query) => select(stmt, query, schema),
+        Statement::Insert(insert) => insert::analyze(stmt, insert, schema),
+        Statement::Update(update) => self::update(stmt, update, schema),
+        Statement::Delete(delete) => self::delete(stmt, delete, schema),
+        _ => session::classify(stmt, schema).map(Outcome::Final),
+    }
+}
+
+/// A query: routed by the WHERE clause of its main SELECT.
+fn select<'a>(
+    stmt: &'a Statement,
+    query: &'a Query,
+    schema: &dyn Schema,
+) -> Result<Outcome<'a>, SqlError> {
+    let refs = tables::collect(stmt, schema)?;
+    let Some(ShardedTable {
+        name: table,
+        column,
+    }) = refs.single_sharded()?
+    else {
+        return Ok(any_shard(StatementKind::Select, refs));
+    };
+    refs.refuse_unsafe_operators()?;
+    let main = main_select(query);
+    let scope = main.map_or_else(|| Ok(Scope::default()), |select| Scope::of(&select.from))?;
+    let entry = scope.find(&table)?;
+    let target = Target {
+        table: entry,
+        column: &column,
+        scope: &scope,
+    };
+    let keys = target.where_keys(main.and_then(|select| select.selection.as_ref()));
+    let qualifier = entry.name.schema.clone();
+    routed(
+        StatementKind::Select,
+        refs,
+        (table, column, qualifier),
+        keys,
+        KeyRule::Conjuncts,
+    )
+}
+
+/// The SELECT a query's rows come from, through parentheses; none for UNION etc.
+fn main_select(query: &Query) -> Option<&Select> {
+    let mut body = query.body.as_ref();
+    loop {
+        match body {
+            SetExpr::Select(select) => return Some(select),
+            SetExpr::Query(inner) => body = inner.body.as_ref(),
+            _ => return None,
+        }
+    }
+}
+
+/// A single-table UPDATE that leaves the sharding column alone.
+fn update<'a>(
+    stmt: &'a Statement,
+    update: &'a Update,
+    schema: &dyn Schema,
+) -> Result<Outcome<'a>, SqlError> {
+    let refs = tables::collect(stmt, schema)?;
+    let ShardedTable {
+        name: table,
+        column,
+    } = refs
+        .single_sharded()?
+        .ok_or_else(|| unsharded_write(&refs))?;
+    refs.refuse_unsafe_operators()?;
+    if !update.table.joins.is_empty() || update.from.is_some() {
+        return Err(SqlError::unsupported(
+            "UPDATE of several tables is not supported yet",
+        ));
+    }
+    let scope = Scope::of(std::slice::from_ref(&update.table))?;
+    let entry = scope.find(&table)?;
+    if tenant::assigns_column(&update.assignments, &column) {
+        return Err(SqlError::ShardingColumnUpdate {
+            table: table.to_string(),
+            column: column.to_string(),
+        });
+    }
+    let target = Target {
+        table: entry,
+        column: &column,
+        scope: &scope,
+    };
+    let keys = target.where_keys(update.selection.as_ref());
+    let qualifier = entry.name.schema.clone();
+    routed(
+        StatementKind::Update,
+        refs,
+        (table, column, qualifier),
+        keys,
+        KeyRule::Conjuncts,
+    )
+}
+
+/// A single-table DELETE.
+fn delete<'a>(
+    stmt: &'a Statement,
+    delete: &'a Delete,
+    schema: &dyn Schema,
+) -> Result<Outcome<'a>, SqlError> {
+    let refs = tables::collect(stmt, schema)?;
+    let ShardedTable {
+        name: table,
+        column,
+    } = refs
+        .single_sharded()?
+        .ok_or_else(|| unsharded_write(&refs))?;
+    refs.refuse_unsafe_operators()?;
+    let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+    let single = matches!(from.as_slice(), [only] if only.joins.is_empty());
+    if !single || delete.using.is_some() || delete.tables.len() > 1 {
+        return Err(SqlError::unsupported(
+            "DELETE from several tables is not supported yet",
+        ));
+    }
+    let scope = Scope::of(from)?;
+    let entry = scope.find(&table)?;
+    if let Some(named) = delete.tables.first() {
+        let own = entry
+            .alias
+            .map_or(&*entry.name.name, |alias| alias.value.as_str());
+        let names_own =
+            matches!(named.0.as_slice(), [ObjectNamePart::Identifier(ident)] if ident.value == own);
+        if !names_own {
+            return Err(SqlError::unsupported(
+                "DELETE from several tables is not supported yet",
+            ));
+        }
+    }
+    let target = Target {
+        table: entry,
+        column: &column,
+        scope: &scope,
+    };
+    let keys = target.where_keys(delete.selection.as_ref());
+    let qualifier = entry.name.schema.clone();
+    routed(
+        StatementKind::Delete,
+        refs,
+        (table, column, qualifier),
+        keys,
+        KeyRule::Conjuncts,
+    )
+}
+
+/// A draft for a statement on no sharded table.
+fn any_shard<'a>(kind: StatementKind, refs: References) -> Outcome<'a> {
+    Outcome::Draft(Draft {
+        kind,
+        tables: refs.tables,
+        schema: None,
+        calls_database: refs.calls_database,
+        route: DraftRoute::AnyShard,
+    })
+}
+
+/// A draft routed by `keys`; refuses a statement without any.
+fn routed<'a>(
+    kind: StatementKind,
+    refs: References,
+    (table, column, schema): (Arc<str>, Arc<str>, Option<Arc<str>>),
+    keys: Vec<KeyExpr<'a>>,
+    rule: KeyRule,
+) -> Result<Outcome<'a>, SqlError> {
+    if keys.is_empty() {
+        return Err(SqlError::MissingTenantKey {
+            table: table.to_string(),
+            column: column.to_string(),
+        });
+    }
+    Ok(Outcome::Draft(Draft {
+        kind,
+        tables: refs.tables,
+        schema,
+        calls_database: refs.calls_database,
+        route: DraftRoute::Tenant {
+            table,
+            column,
+            keys,
+            rule,
+        },
+    }))
+}
+
+/// The error for a write to tables none of which is sharded.
+fn unsharded_write(refs: &References) -> SqlError {
+    let table = refs.tables.first().map_or("", |table| &table.name);
+    SqlError::unsupported(format!(
+        "writes to unsharded table `{table}` are not supported yet (a reference table must be written on every shard)"
+    ))
+}

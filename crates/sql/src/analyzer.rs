@@ -1,0 +1,143 @@
+//! The entry point: lexer, plan cache, and on a miss sqlparser and the analysis.
+//!
+//! ```text
+//! sql ──lexer──▶ fingerprint + slots ──cache hit──▶ plan.bind(slots) ──▶ Analysis
+//!                                    └─miss──▶ parse ▶ analyze ▶ plan ─┘ (cached if every
+//!                                                                        slot is an AST value)
+//! ```
+//!
+//! Tenant-free answers (`SELECT 1`, `BEGIN`, `SET NAMES utf8mb4`, `SHOW ...`) are cached
+//! too when nothing in them comes from a literal, so session chatter skips the parser.
+//!
+//! A hit decodes only the tenant's slot from the statement text: no AST, and no
+//! allocation except for a string tenant key.
+
+use std::sync::Arc;
+
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::Schema;
+use crate::analysis::Analysis;
+use crate::analyze::{self, Outcome};
+use crate::cache::PlanCache;
+use crate::error::SqlError;
+use crate::lexer;
+use crate::plan::Plan;
+use crate::scratch::Scratch;
+use crate::slot_map::SlotMap;
+
+/// Analyses statements, caching a plan per fingerprint. Shared by every session.
+#[derive(Debug)]
+pub struct Analyzer {
+    /// Plans by fingerprint.
+    cache: PlanCache,
+}
+
+impl Analyzer {
+    /// An analyzer whose plan cache holds at most `cache_capacity` plans (0: none).
+    pub fn new(cache_capacity: usize) -> Self {
+        Self {
+            cache: PlanCache::new(cache_capacity),
+        }
+    }
+
+    /// Analyses one statement: its kind, its route and the tables it touches.
+    ///
+    /// `scratch` is the session's reusable buffer; afterwards it holds the statement's
+    /// fingerprint and slots. On the parse path this needs well under 1 MiB of stack.
+    pub fn analyze(
+        &self,
+        sql: &str,
+        schema: &dyn Schema,
+        scratch: &mut Scratch,
+    ) -> Result<Analysis, SqlError> {
+        lexer::scan(sql, scratch)?;
+        let generation = schema.generation();
+        if let Some(plan) = self
+            .cache
+            .get(&scratch.fingerprint, generation, scratch.slots.len())
+        {
+            self.cache.record_hit();
+            return plan.bind(sql, &scratch.slots, true);
+        }
+        self.cache.record_miss();
+        self.plan(sql, schema, scratch, generation)
+    }
+
+    /// Statements answered from a cached plan so far.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache.hits()
+    }
+
+    /// Statements that had to be parsed so far.
+    pub fn cache_misses(&self) -> u64 {
+        self.cache.misses()
+    }
+
+    /// Plans cached now.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The miss path: parse, analyse, plan, cache, bind.
+    fn plan(
+        &self,
+        sql: &str,
+        schema: &dyn Schema,
+        scratch: &Scratch,
+        generation: u64,
+    ) -> Result<Analysis, SqlError> {
+        let parsed = Parser::new(&MySqlDialect {})
+            .try_with_sql(sql)
+            .and_then(|mut parser| parser.parse_statements());
+        let statements = match parsed {
+            Ok(statements) => statements,
+            Err(error) => {
+                // Classified from the fingerprint's words alone: nothing read from a slot
+                // can end up in a cached answer.
+                let analysis = analyze::classify_unparsed(sql, scratch)
+                    .ok_or_else(|| SqlError::from_parser(sql, &error))?;
+                return Ok(self.keep_fixed(analysis, scratch, generation, || true));
+            }
+        };
+        let statement = match statements.as_slice() {
+            [statement] => statement,
+            [] => return Err(SqlError::Empty),
+            _ => return Err(SqlError::unsupported("multiple statements in one query")),
+        };
+        let draft = match analyze::statement(statement, schema)? {
+            Outcome::Final(analysis) => {
+                let covered = || SlotMap::new(sql, &scratch.slots).covers(statement);
+                return Ok(self.keep_fixed(analysis, scratch, generation, covered));
+            }
+            Outcome::Draft(draft) => draft,
+        };
+        let slots = SlotMap::new(sql, &scratch.slots);
+        let covered = slots.covers(statement);
+        let plan = Plan::from_draft(draft, &slots, covered, generation, scratch.slots.len());
+        let analysis = plan.bind(sql, &scratch.slots, false);
+        if covered && plan.is_cacheable() {
+            self.cache.insert(&scratch.fingerprint, Arc::new(plan));
+        }
+        analysis
+    }
+
+    /// Caches a tenant-free answer when it holds for its whole fingerprint: it has no
+    /// slot, or its kind takes nothing from one and every slot is a value (`covered`),
+    /// so that no string the parser read as a name is frozen into the plan.
+    fn keep_fixed(
+        &self,
+        analysis: Analysis,
+        scratch: &Scratch,
+        generation: u64,
+        covered: impl FnOnce() -> bool,
+    ) -> Analysis {
+        let slot_count = scratch.slots.len();
+        if Plan::fixes(&analysis, slot_count) && (slot_count == 0 || covered()) {
+            let plan = Plan::fixed(analysis.clone(), generation, slot_count);
+            self.cache.insert(&scratch.fingerprint, Arc::new(plan));
+        }
+        analysis
+    }
+}

@@ -1,0 +1,278 @@
+//! A plan: everything about a statement that its fingerprint fixes.
+//!
+//! Statements with one fingerprint differ only in their literals, so a plan stores the
+//! kind, the tables and the route's shape, and for the tenant only *which slots* hold
+//! it. Binding a plan to a statement decodes those slots from that statement's text:
+//! a cache hit never returns the tenant of the statement the plan was made from.
+
+use std::sync::Arc;
+
+use sqlparser::ast::Value;
+
+use crate::analysis::{Analysis, Route, StatementKind, TableName, TenantKey};
+use crate::analyze::{Draft, DraftRoute};
+use crate::error::SqlError;
+use crate::literal::{self, Refusal};
+use crate::scratch::Slot;
+use crate::slot_map::SlotMap;
+
+/// What a fingerprint fixes about its statements.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The [`Schema`](crate::Schema) generation the plan was made under.
+    pub(crate) generation: u64,
+    /// How many slots the fingerprint has (a cheap check against the key's meaning).
+    pub(crate) slot_count: usize,
+    /// The statement kind.
+    pub(crate) kind: StatementKind,
+    /// Every table referenced.
+    pub(crate) tables: Arc<[TableName]>,
+    /// Schema qualifier of the routed table.
+    pub(crate) schema: Option<Arc<str>>,
+    /// The statement calls `DATABASE()` or `SCHEMA()`.
+    pub(crate) calls_database: bool,
+    /// Where statements of this shape run.
+    pub(crate) route: PlanRoute,
+}
+
+/// The route's shape.
+#[derive(Debug)]
+pub(crate) enum PlanRoute {
+    /// No sharded table: any shard.
+    AnyShard,
+    /// No routing decision (session statements, DDL, other).
+    NoRoute,
+    /// One sharded table; the tenant is read from the statement.
+    Tenant(TenantPlan),
+}
+
+/// Where the tenant of a single-table statement is written.
+#[derive(Debug)]
+pub(crate) struct TenantPlan {
+    /// The sharded table.
+    pub(crate) table: Arc<str>,
+    /// Its sharding column.
+    pub(crate) column: Arc<str>,
+    /// Every place naming the tenant (conjuncts, or one per inserted row); never empty.
+    pub(crate) keys: Vec<KeySource>,
+    /// What it means when they differ.
+    pub(crate) rule: KeyRule,
+}
+
+/// One place a statement names its tenant.
+#[derive(Debug)]
+pub(crate) enum KeySource {
+    /// Slot `index` of the fingerprint, after a `-` when `negated`.
+    Slot {
+        /// Index into [`Scratch::slots`](crate::Scratch::slots).
+        index: usize,
+        /// The statement writes `-` before the literal.
+        negated: bool,
+    },
+    /// Already decoded from the AST (the literal is not one slot). Such a plan is
+    /// never cached.
+    Decoded {
+        /// The decoded key, or why it is not one.
+        key: Result<TenantKey, Refusal>,
+        /// The literal as SQL text, for error messages.
+        literal: String,
+    },
+}
+
+/// What several tenant keys that differ mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyRule {
+    /// WHERE conjuncts: the statement matches no row; refused as conflicting.
+    Conjuncts,
+    /// INSERT rows: rows for several tenants.
+    Rows,
+}
+
+impl Plan {
+    /// The plan of a draft: each tenant literal becomes its slot, or is decoded from
+    /// the AST when it is not exactly one slot.
+    ///
+    /// Unless `covered` (every slot is an AST value), a value's span is not trusted to
+    /// be all of it: sqlparser gives `'ac' 'me'` the span of `'ac'` alone. Then only
+    /// placeholders are read from their slots.
+    pub(crate) fn from_draft(
+        draft: Draft<'_>,
+        slots: &SlotMap,
+        covered: bool,
+        generation: u64,
+        slot_count: usize,
+    ) -> Self {
+        let route = match draft.route {
+            DraftRoute::AnyShard => PlanRoute::AnyShard,
+            DraftRoute::Tenant {
+                table,
+                column,
+                keys,
+                rule,
+            } => {
+                let keys = keys
+                    .into_iter()
+                    .map(|key| {
+                        let trusted = covered || matches!(key.value.value, Value::Placeholder(_));
+                        (
+                            key,
+                            trusted.then(|| slots.index_of(key.value.span)).flatten(),
+                        )
+                    })
+                    .map(|(key, slot)| match slot {
+                        Some(index) => KeySource::Slot {
+                            index,
+                            negated: key.negated,
+                        },
+                        None => KeySource::Decoded {
+                            key: literal::decode_value(&key.value.value, key.negated),
+                            literal: format!("{}{}", if key.negated { "-" } else { "" }, key.value),
+                        },
+                    })
+                    .collect();
+                PlanRoute::Tenant(TenantPlan {
+                    table,
+                    column,
+                    keys,
+                    rule,
+                })
+            }
+        };
+        Self {
+            generation,
+            slot_count,
+            kind: draft.kind,
+            tables: draft.tables.into(),
+            schema: draft.schema,
+            calls_database: draft.calls_database,
+            route,
+        }
+    }
+
+    /// The plan of an answer that needs no tenant: valid for the whole fingerprint when
+    /// the statement has no literal, or its kind carries none (see [`Plan::fixes`]).
+    pub(crate) fn fixed(analysis: Analysis, generation: u64, slot_count: usize) -> Self {
+        Self {
+            generation,
+            slot_count,
+            route: match analysis.route {
+                Route::AnyShard => PlanRoute::AnyShard,
+                Route::None | Route::Tenant { .. } => PlanRoute::NoRoute,
+            },
+            kind: analysis.kind,
+            tables: analysis.tables,
+            schema: analysis.schema,
+            calls_database: analysis.calls_database,
+        }
+    }
+
+    /// Whether `analysis`, which names no tenant, holds for every statement with the
+    /// same fingerprint: statements without literals differ only in whitespace and
+    /// comments, and some kinds carry nothing taken from a literal.
+    pub(crate) fn fixes(analysis: &Analysis, slot_count: usize) -> bool {
+        let literal_free = matches!(
+            analysis.kind,
+            StatementKind::Begin
+                | StatementKind::Commit
+                | StatementKind::Rollback
+                | StatementKind::Show
+                | StatementKind::Ddl { .. }
+                | StatementKind::Other
+        );
+        !matches!(analysis.route, Route::Tenant { .. }) && (slot_count == 0 || literal_free)
+    }
+
+    /// Whether the plan holds for every statement of its fingerprint (given that the
+    /// statement it was made from is covered by AST values).
+    pub(crate) fn is_cacheable(&self) -> bool {
+        match &self.route {
+            PlanRoute::AnyShard | PlanRoute::NoRoute => true,
+            PlanRoute::Tenant(tenant) => tenant
+                .keys
+                .iter()
+                .all(|key| matches!(key, KeySource::Slot { .. })),
+        }
+    }
+
+    /// The analysis of statement `sql`, whose slots are `slots`.
+    pub(crate) fn bind(
+        &self,
+        sql: &str,
+        slots: &[Slot],
+        cached: bool,
+    ) -> Result<Analysis, SqlError> {
+        let route = match &self.route {
+            PlanRoute::AnyShard => Route::AnyShard,
+            PlanRoute::NoRoute => Route::None,
+            PlanRoute::Tenant(tenant) => Route::Tenant {
+                table: Arc::clone(&tenant.table),
+                key: tenant.key(sql, slots)?,
+            },
+        };
+        Ok(Analysis {
+            kind: self.kind.clone(),
+            route,
+            tables: Arc::clone(&self.tables),
+            schema: self.schema.clone(),
+            calls_database: self.calls_database,
+            cached,
+        })
+    }
+}
+
+impl TenantPlan {
+    /// The one tenant every key names.
+    fn key(&self, sql: &str, slots: &[Slot]) -> Result<TenantKey, SqlError> {
+        let mut first: Option<TenantKey> = None;
+        for source in &self.keys {
+            let key = self.decode(sql, slots, source)?;
+            match &first {
+                None => first = Some(key),
+                Some(seen) if *seen == key => {}
+                Some(_) => return Err(self.conflict()),
+            }
+        }
+        first.ok_or_else(|| SqlError::MissingTenantKey {
+            table: self.table.to_string(),
+            column: self.column.to_string(),
+        })
+    }
+
+    /// Decodes one key source.
+    fn decode(&self, sql: &str, slots: &[Slot], source: &KeySource) -> Result<TenantKey, SqlError> {
+        match source {
+            KeySource::Slot { index, negated } => {
+                let slot = slots.get(*index).ok_or_else(|| {
+                    SqlError::unsupported("internal error: plan does not match the statement")
+                })?;
+                literal::decode_slot(sql, slot, *negated).map_err(|reason| {
+                    let text = sql.get(slot.span()).unwrap_or_default();
+                    let sign = if *negated { "-" } else { "" };
+                    self.bad_literal(format!("{sign}{text}"), reason)
+                })
+            }
+            KeySource::Decoded { key, literal } => key
+                .clone()
+                .map_err(|reason| self.bad_literal(literal.clone(), reason)),
+        }
+    }
+
+    /// The error for a literal that is not a tenant id.
+    fn bad_literal(&self, literal: String, reason: Refusal) -> SqlError {
+        SqlError::BadTenantLiteral {
+            table: self.table.to_string(),
+            column: self.column.to_string(),
+            literal,
+            reason,
+        }
+    }
+
+    /// The error for keys naming different tenants.
+    fn conflict(&self) -> SqlError {
+        let (table, column) = (self.table.to_string(), self.column.to_string());
+        match self.rule {
+            KeyRule::Conjuncts => SqlError::ConflictingTenants { table, column },
+            KeyRule::Rows => SqlError::MultipleTenants { table, column },
+        }
+    }
+}

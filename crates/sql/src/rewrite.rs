@@ -1,0 +1,264 @@
+//! Rewrites a statement that the proxy must partly answer itself before a shard runs it.
+//!
+//! A shard would answer `DATABASE()` with its own schema name and `@@socket` with its own socket path (which
+//! mysql_async then connects to directly, bypassing the proxy). [`substitute`] replaces such calls and variables with
+//! the values the proxy gives, keeping the column names a client sees: at the top level of a select list the value
+//! gets an alias spelled as the original expression (`SELECT 'app' AS `DATABASE()``).
+//!
+//! Text inside strings, quoted identifiers and comments is never touched.
+
+/// The values the proxy answers with.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyValues<'a> {
+    /// What `DATABASE()` and `SCHEMA()` return (`None` gives NULL).
+    pub database: Option<&'a str>,
+    /// System variables answered by the proxy: name (lower case, no `@@`) and the SQL literal to put in its place.
+    pub variables: &'a [(&'a str, &'a str)],
+}
+
+/// Returns the rewritten statement, or `None` when nothing in it needed the proxy's values.
+pub fn substitute(sql: &str, values: &ProxyValues<'_>) -> Option<String> {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut copied = 0;
+    let mut depth = 0usize;
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\'' | b'"' | b'`' => i = skip_quoted(b, i),
+            b'#' => i = skip_line(b, i),
+            b'-' if b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                i = skip_line(b, i)
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
+            }
+            b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'@' if b.get(i + 1) == Some(&b'@') => {
+                let end = word_end(b, i + 2);
+                let word = &sql[i + 2..end];
+                let name = strip_scope(word).to_ascii_lowercase();
+                if let Some((_, literal)) = values.variables.iter().find(|(n, _)| *n == name) {
+                    out.push_str(&sql[copied..i]);
+                    put_value(
+                        &mut out,
+                        literal,
+                        &sql[i..end],
+                        depth == 0 && ends_item(sql, end),
+                    );
+                    copied = end;
+                    changed = true;
+                }
+                i = end;
+            }
+            c if is_word(c)
+                && (i == 0 || !is_word(b[i - 1]) && b[i - 1] != b'.' && b[i - 1] != b'@') =>
+            {
+                let end = word_end(b, i);
+                let word = &sql[i..end];
+                let call_end = empty_call_end(b, end);
+                match call_end {
+                    Some(call_end)
+                        if word.eq_ignore_ascii_case("database")
+                            || word.eq_ignore_ascii_case("schema") =>
+                    {
+                        out.push_str(&sql[copied..i]);
+                        let literal = values
+                            .database
+                            .map_or_else(|| "NULL".to_string(), quote_string);
+                        put_value(
+                            &mut out,
+                            &literal,
+                            &sql[i..call_end],
+                            depth == 0 && ends_item(sql, call_end),
+                        );
+                        copied = call_end;
+                        changed = true;
+                        i = call_end;
+                    }
+                    _ => i = end,
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&sql[copied..]);
+    Some(out)
+}
+
+fn put_value(out: &mut String, literal: &str, original: &str, alias: bool) {
+    if alias {
+        out.push_str(literal);
+        out.push_str(" AS `");
+        out.push_str(&original.replace('`', "``"));
+        out.push('`');
+    } else {
+        out.push('(');
+        out.push_str(literal);
+        out.push(')');
+    }
+}
+
+/// `'text'` with quotes and backslashes escaped.
+fn quote_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
+fn word_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && (is_word(b[i]) || b[i] == b'.') {
+        i += 1;
+    }
+    i
+}
+
+fn strip_scope(word: &str) -> &str {
+    for scope in ["session.", "global.", "local."] {
+        if word.len() > scope.len() && word[..scope.len()].eq_ignore_ascii_case(scope) {
+            return &word[scope.len()..];
+        }
+    }
+    word
+}
+
+/// After a word, `( )` with only spaces inside: the end of that empty call.
+fn empty_call_end(b: &[u8], mut i: usize) -> Option<usize> {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    if b.get(i) != Some(&b'(') {
+        return None;
+    }
+    i += 1;
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    (b.get(i) == Some(&b')')).then_some(i + 1)
+}
+
+/// True when a select-list item ends at `at`: a comma, the end, or a clause keyword follows.
+fn ends_item(sql: &str, at: usize) -> bool {
+    let rest = sql[at..].trim_start();
+    if rest.is_empty() || rest.starts_with([',', ';']) {
+        return true;
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    [
+        "FROM", "LIMIT", "WHERE", "ORDER", "UNION", "INTO", "GROUP", "HAVING", "FOR",
+    ]
+    .iter()
+    .any(|k| k.eq_ignore_ascii_case(&word))
+}
+
+fn skip_quoted(b: &[u8], start: usize) -> usize {
+    let q = b[start];
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if q != b'`' => i += 2,
+            c if c == q && b.get(i + 1) == Some(&q) => i += 2,
+            c if c == q => return i + 1,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+fn skip_line(b: &[u8], start: usize) -> usize {
+    b[start..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| start + p + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALUES: ProxyValues<'static> = ProxyValues {
+        database: Some("app"),
+        variables: &[("socket", "NULL"), ("max_allowed_packet", "1048576")],
+    };
+
+    fn sub(sql: &str) -> Option<String> {
+        substitute(sql, &VALUES)
+    }
+
+    #[test]
+    fn mysql_async_connect_query_gets_proxy_values_under_the_original_column_names() {
+        assert_eq!(
+            sub("SELECT @@max_allowed_packet,@@wait_timeout,@@socket").unwrap(),
+            "SELECT 1048576 AS `@@max_allowed_packet`,@@wait_timeout,NULL AS `@@socket`"
+        );
+    }
+
+    #[test]
+    fn database_calls_become_the_keyspace() {
+        assert_eq!(
+            sub("SELECT DATABASE()").unwrap(),
+            "SELECT 'app' AS `DATABASE()`"
+        );
+        assert_eq!(
+            sub("select schema( ) from dual").unwrap(),
+            "select 'app' AS `schema( )` from dual"
+        );
+        assert_eq!(
+            sub("SELECT CONCAT(DATABASE(), 'x')").unwrap(),
+            "SELECT CONCAT(('app'), 'x')"
+        );
+        assert_eq!(
+            sub("SELECT DATABASE() IS NULL").unwrap(),
+            "SELECT ('app') IS NULL"
+        );
+    }
+
+    #[test]
+    fn scoped_variables_are_replaced_and_others_kept() {
+        assert_eq!(
+            sub("SELECT @@session.socket").unwrap(),
+            "SELECT NULL AS `@@session.socket`"
+        );
+        assert!(sub("SELECT @@version_comment LIMIT 1").is_none());
+        assert!(sub("SELECT @@socketx").is_none());
+    }
+
+    #[test]
+    fn strings_comments_and_identifiers_are_left_alone() {
+        assert!(sub("SELECT 'DATABASE()', \"@@socket\", `database`()").is_none());
+        assert!(sub("SELECT 1 /* DATABASE() */ -- @@socket\n").is_none());
+        assert!(sub("SELECT mydb.database()").is_none());
+        assert!(sub("SELECT 'it''s', 'a\\'b' # DATABASE()").is_none());
+    }
+
+    #[test]
+    fn a_null_database_is_null() {
+        let v = ProxyValues {
+            database: None,
+            variables: &[],
+        };
+        assert_eq!(
+            substitute("SELECT DATABASE()", &v).unwrap(),
+            "SELECT NULL AS `DATABASE()`"
+        );
+    }
+}

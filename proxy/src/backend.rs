@@ -1,0 +1,230 @@
+//! Backend connections: the client side of the wire codec, logged in to one shard's database.
+//!
+//! A [`BackendConn`] is what the pool hands out. It remembers the session state it carries (character set) so a
+//! checkout only sends `SET NAMES` when a client needs something other than what the connection already has.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use shardgate_pool::Manager;
+use shardgate_wire::auth::{self, SHA2_FAST_AUTH_OK, SHA2_PERFORM_FULL_AUTH};
+use shardgate_wire::capability::*;
+use shardgate_wire::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHandshake};
+use shardgate_wire::response::ErrPacket;
+use shardgate_wire::{PacketStream, ResponseKind, ResponseTracker, WireError};
+use tokio::net::TcpStream;
+
+/// Character set and collation a fresh backend connection starts with (collation id 45).
+pub const INITIAL_NAMES: &str = "utf8mb4 COLLATE utf8mb4_general_ci";
+const INITIAL_COLLATION_ID: u8 = 45;
+/// Largest packet the proxy accepts from a backend (MySQL's own ceiling).
+pub const BACKEND_MAX_PACKET: usize = 1 << 30;
+
+/// Capabilities the proxy asks of a backend. SESSION_TRACK stays off: replies are forwarded as bytes to clients
+/// that did not negotiate it.
+const BACKEND_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
+    | CLIENT_LONG_FLAG
+    | CLIENT_CONNECT_WITH_DB
+    | CLIENT_PROTOCOL_41
+    | CLIENT_TRANSACTIONS
+    | CLIENT_SECURE_CONNECTION
+    | CLIENT_MULTI_RESULTS
+    | CLIENT_PLUGIN_AUTH
+    | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | CLIENT_DEPRECATE_EOF;
+
+/// Where and how to log in to one shard.
+#[derive(Debug, Clone)]
+pub struct BackendTarget {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Open the connection with CLIENT_FOUND_ROWS (UPDATE reports matched rather than changed rows).
+    pub found_rows: bool,
+    pub connect_timeout: Duration,
+}
+
+/// A logged-in backend connection.
+pub struct BackendConn {
+    pub stream: PacketStream<TcpStream>,
+    /// `SET NAMES` argument in force on this connection.
+    pub names: String,
+}
+
+/// Why a backend connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("connect to {addr} timed out after {timeout:?}")]
+    ConnectTimeout { addr: String, timeout: Duration },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("login to {addr}: {source}")]
+    Login { addr: String, source: WireError },
+    #[error("backend {addr} lacks CLIENT_DEPRECATE_EOF (MariaDB 10.2+ or MySQL 5.7+ is required)")]
+    TooOld { addr: String },
+}
+
+impl BackendConn {
+    /// Connects and logs in, bounded by the target's connect timeout.
+    pub async fn connect(t: &BackendTarget) -> Result<BackendConn, BackendError> {
+        let addr = format!("{}:{}", t.host, t.port);
+        match tokio::time::timeout(t.connect_timeout, Self::connect_inner(t, &addr)).await {
+            Ok(r) => r,
+            Err(_) => Err(BackendError::ConnectTimeout {
+                addr,
+                timeout: t.connect_timeout,
+            }),
+        }
+    }
+
+    async fn connect_inner(t: &BackendTarget, addr: &str) -> Result<BackendConn, BackendError> {
+        let tcp = TcpStream::connect((t.host.as_str(), t.port))
+            .await
+            .map_err(|source| BackendError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        tcp.set_nodelay(true)
+            .map_err(|source| BackendError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let mut stream = PacketStream::new(tcp);
+        let login = |source| BackendError::Login {
+            addr: addr.to_string(),
+            source,
+        };
+        let greeting = stream
+            .read_packet(BACKEND_MAX_PACKET)
+            .await
+            .map_err(login)?
+            .ok_or_else(|| login(WireError::Truncated { got: 0, want: 4 }))?;
+        let hs = ServerHandshake::decode(&greeting.payload).map_err(login)?;
+        if hs.capabilities & CLIENT_DEPRECATE_EOF == 0 {
+            return Err(BackendError::TooOld {
+                addr: addr.to_string(),
+            });
+        }
+        let mut caps =
+            BACKEND_CAPABILITIES & hs.capabilities | CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41;
+        if t.found_rows {
+            caps |= CLIENT_FOUND_ROWS;
+        }
+        let token =
+            auth::token_for(&hs.auth_plugin, t.password.as_bytes(), &hs.nonce).unwrap_or_default();
+        let resp = HandshakeResponse {
+            capabilities: caps,
+            max_packet: BACKEND_MAX_PACKET as u32,
+            charset: INITIAL_COLLATION_ID,
+            user: t.user.clone(),
+            auth_response: token,
+            database: Some(t.database.clone()),
+            auth_plugin: Some(hs.auth_plugin.clone()),
+        };
+        let mut buf = BytesMut::new();
+        resp.encode(&mut buf);
+        stream.queue(greeting.seq.wrapping_add(1), &buf);
+        stream.flush().await.map_err(login)?;
+        authenticate(&mut stream, &t.password)
+            .await
+            .map_err(login)?;
+        Ok(BackendConn {
+            stream,
+            names: INITIAL_NAMES.to_string(),
+        })
+    }
+
+    /// Runs a statement whose reply the client never sees (session setup), reading the reply to its end.
+    pub async fn run_internal(&mut self, sql: &str) -> Result<(), WireError> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(shardgate_wire::command::COM_QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.stream.queue(0, &payload);
+        self.stream.flush().await?;
+        let mut tracker = ResponseTracker::new(ResponseKind::Query, true);
+        let mut error = None;
+        while !tracker.is_done() {
+            let Some(p) = self.stream.read_packet(BACKEND_MAX_PACKET).await? else {
+                return Err(WireError::Truncated { got: 0, want: 4 });
+            };
+            let h = shardgate_wire::PacketHeader {
+                len: p.payload.len().min(shardgate_wire::MAX_PAYLOAD - 1),
+                seq: p.seq,
+            };
+            let ev = tracker.on_packet(h, &p.payload)?;
+            if ev.role == shardgate_wire::tracker::PacketRole::Err {
+                error = Some(ErrPacket::decode(&p.payload)?);
+            }
+        }
+        match error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Brings the connection's character set to `names` if it differs.
+    pub async fn ensure_names(&mut self, names: &str) -> Result<(), WireError> {
+        if self.names != names {
+            self.run_internal(&format!("SET NAMES {names}")).await?;
+            self.names.clear();
+            self.names.push_str(names);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the server's answers to a login until OK or ERR, following auth switches and caching_sha2 fast auth.
+async fn authenticate(
+    stream: &mut PacketStream<TcpStream>,
+    password: &str,
+) -> Result<(), WireError> {
+    loop {
+        let Some(p) = stream.read_packet(BACKEND_MAX_PACKET).await? else {
+            return Err(WireError::Truncated { got: 0, want: 4 });
+        };
+        let seq = p.seq.wrapping_add(1);
+        match p.payload.first() {
+            Some(0x00) => return Ok(()),
+            Some(0xff) => return Err(ErrPacket::decode(&p.payload)?.into()),
+            Some(0xfe) => {
+                let sw = AuthSwitchRequest::decode(&p.payload)?;
+                let token = auth::token_for(&sw.plugin, password.as_bytes(), &sw.nonce)
+                    .ok_or_else(|| {
+                        WireError::Unsupported(format!("backend auth plugin {}", sw.plugin))
+                    })?;
+                stream.queue(seq, &token);
+                stream.flush().await?;
+            }
+            Some(0x01) if p.payload.get(1) == Some(&SHA2_FAST_AUTH_OK) => continue,
+            Some(0x01) if p.payload.get(1) == Some(&SHA2_PERFORM_FULL_AUTH) => {
+                return Err(WireError::Unsupported(
+                    "caching_sha2_password full authentication to a backend (needs TLS)".into(),
+                ));
+            }
+            _ => {
+                return Err(WireError::Malformed {
+                    what: "login reply",
+                    detail: format!("unexpected seq {seq}"),
+                });
+            }
+        }
+    }
+}
+
+/// Opens connections to one shard for its pool.
+pub struct ShardConnector {
+    pub target: BackendTarget,
+}
+
+impl Manager for ShardConnector {
+    type Conn = BackendConn;
+    type Error = BackendError;
+    async fn connect(&self) -> Result<BackendConn, BackendError> {
+        BackendConn::connect(&self.target).await
+    }
+}

@@ -1,0 +1,258 @@
+//! The proxy's own configuration file: listeners, users, backend credentials, pool sizes, where the topology is.
+//!
+//! One YAML file, every section `deny_unknown_fields`, defaults in one place ([`Defaults`]), and [`Config::validate`]
+//! reports every problem at once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Defaults for every optional setting, in one place.
+struct Defaults;
+
+impl Defaults {
+    const LISTEN: &'static str = "127.0.0.1:15306";
+    /// MariaDB-style version: the `5.5.5-` prefix tells old MySQL clients they face a MariaDB server.
+    const SERVER_VERSION: &'static str = "5.5.5-10.11.6-MariaDB-shardgate";
+    const MAX_ALLOWED_PACKET: usize = 64 << 20;
+    const POOL_MAX_SIZE: usize = 16;
+    const ACQUIRE_TIMEOUT_MS: u64 = 5_000;
+    const CONNECT_TIMEOUT_MS: u64 = 3_000;
+    const PLAN_CACHE_SIZE: usize = 10_000;
+}
+
+/// The whole proxy configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the MySQL-protocol listener; port 0 picks a free one.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Version string sent in the handshake.
+    #[serde(default = "default_server_version")]
+    pub server_version: String,
+    /// Largest client packet accepted, in bytes (like MySQL's max_allowed_packet).
+    #[serde(default = "default_max_allowed_packet")]
+    pub max_allowed_packet: usize,
+    /// Auth plugin offered in the handshake: mysql_native_password or caching_sha2_password.
+    #[serde(default = "default_auth_plugin")]
+    pub auth_plugin: String,
+    /// Accounts clients log in with.
+    pub users: Vec<User>,
+    /// The account the proxy logs in to every backend with.
+    pub backend: BackendAuth,
+    /// Per-shard pool sizing.
+    #[serde(default)]
+    pub pool: PoolSettings,
+    /// Where the topology comes from.
+    pub topology: TopologySource,
+    /// Statement shapes whose analysis is cached.
+    #[serde(default = "default_plan_cache_size")]
+    pub plan_cache_size: usize,
+}
+
+/// A client account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+}
+
+/// Backend credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendAuth {
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Per-shard pool settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    /// Most backend connections per shard.
+    #[serde(default = "default_pool_max_size")]
+    pub max_size: usize,
+    /// Longest a statement waits for a backend connection.
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+    /// Longest a backend connect and login may take.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_size: Defaults::POOL_MAX_SIZE,
+            acquire_timeout_ms: Defaults::ACQUIRE_TIMEOUT_MS,
+            connect_timeout_ms: Defaults::CONNECT_TIMEOUT_MS,
+        }
+    }
+}
+
+impl PoolSettings {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+/// The topology source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySource {
+    /// Topology YAML; a relative path is relative to the config file's folder.
+    pub file: PathBuf,
+}
+
+fn default_listen() -> String {
+    Defaults::LISTEN.to_string()
+}
+fn default_server_version() -> String {
+    Defaults::SERVER_VERSION.to_string()
+}
+fn default_max_allowed_packet() -> usize {
+    Defaults::MAX_ALLOWED_PACKET
+}
+fn default_auth_plugin() -> String {
+    shardgate_wire::auth::MYSQL_NATIVE_PASSWORD.to_string()
+}
+fn default_pool_max_size() -> usize {
+    Defaults::POOL_MAX_SIZE
+}
+fn default_acquire_timeout_ms() -> u64 {
+    Defaults::ACQUIRE_TIMEOUT_MS
+}
+fn default_connect_timeout_ms() -> u64 {
+    Defaults::CONNECT_TIMEOUT_MS
+}
+fn default_plan_cache_size() -> usize {
+    Defaults::PLAN_CACHE_SIZE
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_yaml_ng::Error,
+    },
+    #[error("{path}: invalid configuration:\n  {}", problems.join("\n  "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+impl Config {
+    /// Reads, parses and validates a config file; the topology path is resolved against its folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config =
+            serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+        if config.topology.file.is_relative() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            config.topology.file = dir.join(&config.topology.file);
+        }
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            });
+        }
+        Ok(config)
+    }
+
+    /// Every problem with the settings (empty when they are usable).
+    pub fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(format!("listen: {:?} is not an address:port", self.listen));
+        }
+        if self.users.is_empty() {
+            p.push("users: at least one user is needed".to_string());
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            if u.name.is_empty() {
+                p.push(format!("users[{i}].name: empty"));
+            }
+            if self.users[..i].iter().any(|o| o.name == u.name) {
+                p.push(format!("users[{i}].name: duplicate user {:?}", u.name));
+            }
+        }
+        let plugins = [
+            shardgate_wire::auth::MYSQL_NATIVE_PASSWORD,
+            shardgate_wire::auth::CACHING_SHA2_PASSWORD,
+        ];
+        if !plugins.contains(&self.auth_plugin.as_str()) {
+            p.push(format!(
+                "auth_plugin: {:?} is not one of {plugins:?}",
+                self.auth_plugin
+            ));
+        }
+        if self.pool.max_size == 0 {
+            p.push("pool.max_size: must be at least 1".to_string());
+        }
+        if self.max_allowed_packet < 1024 {
+            p.push("max_allowed_packet: must be at least 1024".to_string());
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let c: Config = serde_yaml_ng::from_str(
+            "users: [{name: app, password: app}]\nbackend: {user: root}\ntopology: {file: t.yaml}\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:15306");
+        assert_eq!(c.pool.max_size, 16);
+        assert_eq!(c.max_allowed_packet, 64 << 20);
+        assert!(c.validate().is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let r: Result<Config, _> = serde_yaml_ng::from_str(
+            "users: []\nbackend: {user: root}\ntopology: {file: t}\nlisten_port: 3306\n",
+        );
+        assert!(r.unwrap_err().to_string().contains("listen_port"));
+    }
+
+    #[test]
+    fn validate_lists_every_problem() {
+        let c: Config = serde_yaml_ng::from_str(
+            "listen: nowhere\nusers: [{name: a, password: x}, {name: a, password: y}]\nbackend: {user: root}\n\
+             topology: {file: t}\npool: {max_size: 0}\nauth_plugin: dialog\n",
+        )
+        .unwrap();
+        let p = c.validate().join("\n");
+        for needle in ["listen", "duplicate user", "auth_plugin", "pool.max_size"] {
+            assert!(p.contains(needle), "{needle} missing from {p}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! shardgate: a MySQL-protocol sharding proxy.
+//!
+//! The binary edge: parse flags, load config and topology (failing loudly on either), bind the listener, serve.
+//! Everything below is in the modules: `session` (per-connection task), `routing` (topology snapshot + pools),
+//! `backend` (client side of the codec), `mysql_error` (the one place errors get MySQL codes).
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod backend;
+mod charset;
+mod config;
+mod mysql_error;
+mod routing;
+mod server;
+mod session;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use shardgate_topology::Topology;
+use tokio::net::TcpListener;
+
+/// Command-line flags.
+#[derive(Parser, Debug)]
+#[command(name = "shardgate", version, about = "MySQL-protocol sharding proxy")]
+struct Args {
+    /// Proxy configuration file (YAML).
+    #[arg(long, short = 'c', default_value = "shardgate.yaml")]
+    config: PathBuf,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    init_logging(args.log_json);
+    if let Err(e) = run(args) {
+        eprintln!("shardgate: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let config = config::Config::load(&args.config)?;
+    let topology = Topology::load(&config.topology.file)
+        .with_context(|| format!("invalid topology {}", config.topology.file.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let routing = routing::Routing::new(Arc::new(topology), &config);
+        let shared = Arc::new(server::Shared::new(config, routing));
+        server::log_start(&shared, addr);
+        // Harnesses and scripts wait for this line; it is the only thing shardgate prints on stdout.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "shardgate listening mysql={addr}")?;
+        out.flush()?;
+        drop(out);
+        tokio::select! {
+            () = server::serve(shared, listener) => Ok(()),
+            r = tokio::signal::ctrl_c() => r.context("waiting for ctrl-c"),
+        }
+    })
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHARDGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,101 @@
+//! The one place where failures become MySQL error codes and SQLSTATEs.
+//!
+//! Every ERR packet the proxy writes is built from a [`MysqlError`]; every code is a named constant from the MySQL
+//! or MariaDB server error list, chosen so that a client library reacts as it would to the real server.
+
+/// A MySQL server error number and its SQLSTATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode {
+    pub code: u16,
+    pub state: &'static str,
+}
+
+macro_rules! codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $state:literal;)*) => {
+        $( $(#[$doc])* pub const $name: ErrorCode = ErrorCode { code: $code, state: $state }; )*
+    };
+}
+
+codes! {
+    /// Pool exhausted for longer than the acquire timeout.
+    ER_CON_COUNT_ERROR = 1040, "08004";
+    /// The handshake response could not be decoded.
+    ER_HANDSHAKE_ERROR = 1043, "08S01";
+    /// Wrong user or password.
+    ER_ACCESS_DENIED_ERROR = 1045, "28000";
+    /// A command byte the proxy does not implement.
+    ER_UNKNOWN_COM_ERROR = 1047, "08S01";
+    /// USE or COM_INIT_DB of a database that is not the keyspace.
+    ER_BAD_DB_ERROR = 1049, "42000";
+    /// The statement does not parse.
+    ER_PARSE_ERROR = 1064, "42000";
+    /// SET NAMES of a character set the proxy does not know.
+    ER_UNKNOWN_CHARACTER_SET = 1115, "42000";
+    /// A client packet larger than max_allowed_packet.
+    ER_NET_PACKET_TOO_LARGE = 1153, "08S01";
+    /// The backend connection broke during a statement.
+    ER_NET_READ_ERROR = 1158, "08S01";
+    /// A statement shape shardgate cannot run correctly (yet).
+    ER_NOT_SUPPORTED_YET = 1235, "42000";
+    /// The client's auth plugin cannot be served.
+    ER_NOT_SUPPORTED_AUTH_MODE = 1251, "08004";
+    /// A shard's backend cannot be reached.
+    ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429, "HY000";
+    /// DDL fan-out failed on some shards.
+    ER_QUERY_ON_FOREIGN_DATA_SOURCE = 1430, "HY000";
+}
+
+/// An error on its way to a client: code, SQLSTATE and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl MysqlError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        MysqlError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<&shardgate_sql::SqlError> for MysqlError {
+    fn from(e: &shardgate_sql::SqlError) -> Self {
+        use shardgate_sql::SqlError as S;
+        let code = match e {
+            S::Parse { .. } | S::Empty => ER_PARSE_ERROR,
+            _ => ER_NOT_SUPPORTED_YET,
+        };
+        MysqlError::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_states_match_the_server_error_list() {
+        let table = [
+            (ER_CON_COUNT_ERROR, 1040, "08004"),
+            (ER_HANDSHAKE_ERROR, 1043, "08S01"),
+            (ER_ACCESS_DENIED_ERROR, 1045, "28000"),
+            (ER_UNKNOWN_COM_ERROR, 1047, "08S01"),
+            (ER_BAD_DB_ERROR, 1049, "42000"),
+            (ER_PARSE_ERROR, 1064, "42000"),
+            (ER_UNKNOWN_CHARACTER_SET, 1115, "42000"),
+            (ER_NET_PACKET_TOO_LARGE, 1153, "08S01"),
+            (ER_NET_READ_ERROR, 1158, "08S01"),
+            (ER_NOT_SUPPORTED_YET, 1235, "42000"),
+            (ER_NOT_SUPPORTED_AUTH_MODE, 1251, "08004"),
+            (ER_CONNECT_TO_FOREIGN_DATA_SOURCE, 1429, "HY000"),
+            (ER_QUERY_ON_FOREIGN_DATA_SOURCE, 1430, "HY000"),
+        ];
+        for (c, code, state) in table {
+            assert_eq!((c.code, c.state), (code, state));
+            assert_eq!(c.state.len(), 5);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The routing table: one topology snapshot plus the backend pools of its shards, swapped as one value.
+//!
+//! A statement loads one [`Routing`] (one `ArcSwap` load) and keeps it until it finishes, so the shard it was
+//! routed to and the pool it runs on always come from the same topology version.
+
+use std::sync::Arc;
+
+use shardgate_pool::{Pool, PoolConfig};
+use shardgate_topology::{ShardId, Topology};
+
+use crate::backend::{BackendTarget, ShardConnector};
+use crate::config::Config;
+
+/// A shard's pools: CLIENT_FOUND_ROWS changes what UPDATE reports, so connections opened with and without it are
+/// never mixed.
+pub struct ShardPools {
+    plain: Pool<ShardConnector>,
+    found_rows: Pool<ShardConnector>,
+}
+
+impl ShardPools {
+    /// The pool whose connections match the client's CLIENT_FOUND_ROWS choice.
+    pub fn get(&self, found_rows: bool) -> &Pool<ShardConnector> {
+        if found_rows {
+            &self.found_rows
+        } else {
+            &self.plain
+        }
+    }
+}
+
+/// A topology snapshot and the pools of its shards (indexed by [`ShardId`]).
+pub struct Routing {
+    pub topology: Arc<Topology>,
+    pools: Vec<ShardPools>,
+}
+
+impl Routing {
+    /// Pools for every shard of `topology`; connections open lazily, on first use.
+    pub fn new(topology: Arc<Topology>, config: &Config) -> Routing {
+        let pool_config = PoolConfig {
+            max_size: config.pool.max_size,
+            acquire_timeout: config.pool.acquire_timeout(),
+        };
+        let pools = topology
+            .shards()
+            .iter()
+            .map(|shard| {
+                let backend = &topology.backends()[shard.backend];
+                let target = |found_rows| ShardConnector {
+                    target: BackendTarget {
+                        host: backend.host.clone(),
+                        port: backend.port,
+                        database: shard.database.clone(),
+                        user: config.backend.user.clone(),
+                        password: config.backend.password.clone(),
+                        found_rows,
+                        connect_timeout: config.pool.connect_timeout(),
+                    },
+                };
+                ShardPools {
+                    plain: Pool::new(target(false), pool_config),
+                    found_rows: Pool::new(target(true), pool_config),
+                }
+            })
+            .collect();
+        Routing { topology, pools }
+    }
+
+    /// The pools of one shard of this snapshot.
+    pub fn pools(&self, shard: ShardId) -> Option<&ShardPools> {
+        self.pools.get(shard.0 as usize)
+    }
+
+    /// A readable name for a shard in messages: `-02 (127.0.0.1:3307/app_000)`.
+    pub fn describe(&self, shard: ShardId) -> String {
+        match self.topology.shards().get(shard.0 as usize) {
+            Some(s) => {
+                let b = self.topology.backends().get(s.backend);
+                let addr = b
+                    .map(|b| format!("{}:{}", b.host, b.port))
+                    .unwrap_or_default();
+                format!("{} ({addr}/{})", s.name, s.database)
+            }
+            None => format!("#{}", shard.0),
+        }
+    }
+}
+
+/// Presents a topology to the statement analyser, which knows nothing of shards.
+pub struct TopologySchema<'a>(pub &'a Topology);
+
+impl shardgate_sql::Schema for TopologySchema<'_> {
+    fn generation(&self) -> u64 {
+        self.0.version()
+    }
+    fn sharding_column(&self, table: &str) -> Option<&str> {
+        Some(self.0.sharding_column(table))
+    }
+}

@@ -1,0 +1,297 @@
+//! Running a statement on one shard: check out a backend connection, send the client's packet, and forward the
+//! reply packet by packet as bytes, translating only what the client's capabilities require.
+
+use bytes::{Buf, BufMut};
+use shardgate_pool::{PoolError, Pooled};
+use shardgate_topology::ShardId;
+use shardgate_wire::capability::SERVER_STATUS_AUTOCOMMIT;
+use shardgate_wire::packet::{PacketHeader, next_packet};
+use shardgate_wire::response::put_eof;
+use shardgate_wire::tracker::PacketRole;
+use shardgate_wire::{ResponseKind, ResponseTracker, WireError};
+use tracing::{debug, warn};
+
+use super::Session;
+use crate::backend::{BackendConn, BackendError, ShardConnector};
+use crate::mysql_error::*;
+use crate::routing::Routing;
+
+/// How forwarding one reply failed.
+enum ForwardError {
+    /// The backend connection broke; `sent` says whether part of the reply already reached the client, and
+    /// `next_seq` is the sequence id the client expects next.
+    Backend {
+        error: WireError,
+        sent: bool,
+        next_seq: u8,
+    },
+    /// The client socket broke: the session ends.
+    Client(WireError),
+}
+
+impl Session {
+    /// Runs `payload` (a whole command packet) on `shard` and forwards the reply. `idempotent` statements are
+    /// retried once on a fresh connection when a reused one turns out to be dead before answering.
+    pub(super) async fn run_on_shard(
+        &mut self,
+        routing: &Routing,
+        shard: ShardId,
+        payload: &[u8],
+        idempotent: bool,
+    ) -> Result<(), WireError> {
+        self.forward_on_shard(routing, shard, payload, ResponseKind::Query, idempotent)
+            .await
+    }
+
+    /// COM_FIELD_LIST: every shard has the same tables, so the first one answers.
+    pub(super) async fn on_field_list(&mut self, payload: &[u8]) -> Result<(), WireError> {
+        let routing = self.shared.routing.load_full();
+        self.forward_on_shard(&routing, ShardId(0), payload, ResponseKind::FieldList, true)
+            .await
+    }
+
+    async fn forward_on_shard(
+        &mut self,
+        routing: &Routing,
+        shard: ShardId,
+        payload: &[u8],
+        kind: ResponseKind,
+        idempotent: bool,
+    ) -> Result<(), WireError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut conn = match self.checkout(routing, shard).await {
+                Ok(c) => c,
+                Err(e) => return self.send_error(&e).await,
+            };
+            let reused = conn.was_reused();
+            match self.forward(&mut conn, payload, kind).await {
+                Ok(()) => {
+                    conn.release();
+                    return Ok(());
+                }
+                Err(ForwardError::Client(e)) => return Err(e),
+                Err(ForwardError::Backend {
+                    error,
+                    sent,
+                    next_seq,
+                }) => {
+                    drop(conn);
+                    if !sent && reused && idempotent && attempts == 1 {
+                        debug!(conn = self.conn_id, shard = %routing.describe(shard), %error, "stale backend connection; retrying");
+                        continue;
+                    }
+                    warn!(conn = self.conn_id, shard = %routing.describe(shard), %error, "backend failed during a statement");
+                    let msg = format!(
+                        "Lost connection to shard {} during query: {error}",
+                        routing.describe(shard)
+                    );
+                    let e = MysqlError::new(ER_NET_READ_ERROR, msg);
+                    shardgate_wire::response::put_err(
+                        self.client.write_buf(),
+                        next_seq,
+                        e.code.code,
+                        e.code.state,
+                        &e.message,
+                    );
+                    return self.client.flush().await;
+                }
+            }
+        }
+    }
+
+    /// A backend connection for `shard` that carries this session's character set.
+    async fn checkout(
+        &mut self,
+        routing: &Routing,
+        shard: ShardId,
+    ) -> Result<Pooled<ShardConnector>, MysqlError> {
+        let found_rows = self.caps & shardgate_wire::capability::CLIENT_FOUND_ROWS != 0;
+        let Some(pools) = routing.pools(shard) else {
+            return Err(MysqlError::new(
+                ER_NOT_SUPPORTED_YET,
+                format!("shard #{} is not in the topology", shard.0),
+            ));
+        };
+        let mut conn = pools
+            .get(found_rows)
+            .get()
+            .await
+            .map_err(|e| pool_error(routing, shard, e))?;
+        if let Err(e) = conn.ensure_names(&self.names).await {
+            if !e.is_fatal() {
+                // The backend refused the character set: the connection is fine, the request is not.
+                conn.release();
+                return Err(MysqlError::new(ER_UNKNOWN_CHARACTER_SET, e.to_string()));
+            }
+            let msg = format!("shard {}: {e}", routing.describe(shard));
+            return Err(MysqlError::new(ER_NET_READ_ERROR, msg));
+        }
+        Ok(conn)
+    }
+
+    /// Runs a statement whose reply the client does not see (DDL fan-out), on a pooled connection.
+    pub(super) async fn run_internal_on_shard(
+        &mut self,
+        routing: &Routing,
+        shard: ShardId,
+        sql: &str,
+    ) -> Result<(), String> {
+        let mut conn = self.checkout(routing, shard).await.map_err(|e| e.message)?;
+        match conn.run_internal(sql).await {
+            Ok(()) => {
+                conn.release();
+                Ok(())
+            }
+            Err(e) if !e.is_fatal() => {
+                conn.release();
+                Err(e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Sends the command and forwards the reply until the tracker says it is complete.
+    async fn forward(
+        &mut self,
+        conn: &mut BackendConn,
+        payload: &[u8],
+        kind: ResponseKind,
+    ) -> Result<(), ForwardError> {
+        let backend = |error, sent, next_seq| ForwardError::Backend {
+            error,
+            sent,
+            next_seq,
+        };
+        conn.stream.queue(0, payload);
+        conn.stream
+            .flush()
+            .await
+            .map_err(|e| backend(e, false, 1))?;
+
+        let translate = !self.deprecate_eof();
+        let mut tracker = ResponseTracker::new(kind, true);
+        let mut shift = 0u8;
+        let mut next_seq = 1u8;
+        let mut sent = false;
+        loop {
+            let rbuf = conn.stream.read_buf();
+            let mut consumed = 0;
+            let mut done = false;
+            while let Some((h, range)) = next_packet(rbuf, consumed) {
+                let body = &rbuf[range.clone()];
+                let ev = tracker
+                    .on_packet(h, body)
+                    .map_err(|e| backend(e, sent, next_seq))?;
+                match ev.role {
+                    PacketRole::Ok { status, .. } | PacketRole::RowsEnd { status, .. } => {
+                        self.note_status(status)
+                    }
+                    _ => {}
+                }
+                if translate {
+                    shift = self.translate_packet(h, body, ev.role, shift);
+                }
+                next_seq = h.seq.wrapping_add(shift).wrapping_add(1);
+                consumed = range.end;
+                if ev.done {
+                    done = true;
+                    break;
+                }
+            }
+            if consumed > 0 {
+                let write = if translate {
+                    self.client.flush().await
+                } else {
+                    self.client.write_raw(&rbuf[..consumed]).await
+                };
+                write.map_err(ForwardError::Client)?;
+                sent = true;
+                conn.stream.read_buf().advance(consumed);
+            }
+            if done {
+                if !conn.stream.read_buf().is_empty() {
+                    let e = WireError::Malformed {
+                        what: "response",
+                        detail: "bytes after the end of a reply".into(),
+                    };
+                    return Err(backend(e, true, next_seq));
+                }
+                return Ok(());
+            }
+            match conn.stream.fill().await {
+                Ok(0) => {
+                    return Err(backend(
+                        WireError::Truncated { got: 0, want: 4 },
+                        sent,
+                        next_seq,
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(backend(e, sent, next_seq)),
+            }
+        }
+    }
+
+    /// Re-emits one backend packet for a client without CLIENT_DEPRECATE_EOF: an EOF goes after the last column
+    /// definition, and the 0xFE OK that ends rows becomes a classic EOF. Returns the new sequence shift.
+    fn translate_packet(
+        &mut self,
+        h: PacketHeader,
+        body: &[u8],
+        role: PacketRole,
+        shift: u8,
+    ) -> u8 {
+        let out = self.client.write_buf();
+        let seq = h.seq.wrapping_add(shift);
+        match role {
+            PacketRole::RowsEnd { warnings, status } => {
+                put_eof(out, seq, warnings, status);
+                shift
+            }
+            PacketRole::ColumnDef { last: true } => {
+                copy_packet(out, seq, body);
+                put_eof(out, seq.wrapping_add(1), 0, self.status);
+                shift.wrapping_add(1)
+            }
+            _ => {
+                copy_packet(out, seq, body);
+                shift
+            }
+        }
+    }
+
+    fn note_status(&mut self, status: u16) {
+        // Only the flags the session reports itself; transactions are tracked in a later layer.
+        self.status =
+            (self.status & !SERVER_STATUS_AUTOCOMMIT) | (status & SERVER_STATUS_AUTOCOMMIT);
+    }
+}
+
+fn copy_packet(out: &mut bytes::BytesMut, seq: u8, body: &[u8]) {
+    out.reserve(PacketHeader::SIZE + body.len());
+    out.put_uint_le(body.len() as u64, 3);
+    out.put_u8(seq);
+    out.put_slice(body);
+}
+
+fn pool_error(routing: &Routing, shard: ShardId, e: PoolError<BackendError>) -> MysqlError {
+    let name = routing.describe(shard);
+    match e {
+        PoolError::Timeout { waited, max_size } => MysqlError::new(
+            ER_CON_COUNT_ERROR,
+            format!(
+                "Too many connections: no backend connection free for shard {name} after {waited:?} ({max_size} in use)"
+            ),
+        ),
+        PoolError::Connect(e) => MysqlError::new(
+            ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+            format!("Unable to connect to shard {name}: {e}"),
+        ),
+        PoolError::Closed => MysqlError::new(
+            ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+            format!("shard {name} is shutting down"),
+        ),
+    }
+}

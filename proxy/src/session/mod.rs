@@ -1,0 +1,158 @@
+//! One client connection: handshake, then a loop of commands until the client quits or the socket breaks.
+//!
+//! Sits between the wire codec and routing on the data path. A session owns its client socket and a little state
+//! (character set, current database, status flags); it borrows a backend connection from a shard's pool only for
+//! the duration of one statement, and drives that backend round trip itself, with no channel hop.
+
+mod forward;
+mod login;
+mod query;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shardgate_sql::Scratch;
+use shardgate_wire::capability::{CLIENT_DEPRECATE_EOF, SERVER_STATUS_AUTOCOMMIT};
+use shardgate_wire::command::*;
+use shardgate_wire::response::{OkPacket, put_err};
+use shardgate_wire::{PacketStream, WireError};
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use crate::mysql_error::*;
+use crate::server::Shared;
+
+/// State of one client connection.
+pub struct Session {
+    shared: Arc<Shared>,
+    client: PacketStream<TcpStream>,
+    conn_id: u32,
+    /// Capabilities both sides agreed on.
+    caps: u32,
+    user: String,
+    /// `SET NAMES` argument the client's statements need on the backend.
+    names: String,
+    /// What the client asked for at login; COM_RESET_CONNECTION goes back to it.
+    login_names: String,
+    /// Server status flags reported in OK packets the proxy writes itself.
+    status: u16,
+    /// Reusable buffers for statement analysis, so a cached statement shape allocates nothing.
+    scratch: Scratch,
+}
+
+impl Session {
+    /// Serves one client until it disconnects. Errors end only this connection.
+    pub async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, conn_id: u32) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            debug!(conn = conn_id, error = %e, "set_nodelay failed");
+        }
+        let mut client = PacketStream::new(tcp);
+        let login = match login::handshake(&shared, &mut client, peer, conn_id).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) => {
+                debug!(conn = conn_id, %peer, error = %e, "handshake failed");
+                return;
+            }
+        };
+        let mut session = Session {
+            shared,
+            client,
+            conn_id,
+            caps: login.caps,
+            user: login.user,
+            names: login.names.to_string(),
+            login_names: login.names.to_string(),
+            status: SERVER_STATUS_AUTOCOMMIT,
+            scratch: Scratch::default(),
+        };
+        debug!(conn = conn_id, %peer, user = %session.user, "client logged in");
+        match session.command_loop().await {
+            Ok(()) => debug!(conn = conn_id, "client quit"),
+            Err(e) => info!(conn = conn_id, %peer, error = %e, "client connection closed"),
+        }
+    }
+
+    async fn command_loop(&mut self) -> Result<(), WireError> {
+        let limit = self.shared.config.max_allowed_packet;
+        loop {
+            let packet = match self.client.read_packet(limit).await {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(()),
+                Err(e @ WireError::PacketTooLarge { .. }) => {
+                    // MySQL answers with ER_NET_PACKET_TOO_LARGE and closes: the rest of the packet is unread.
+                    let msg = format!("Got a packet bigger than 'max_allowed_packet' bytes ({e})");
+                    self.send_error(&MysqlError::new(ER_NET_PACKET_TOO_LARGE, msg))
+                        .await?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(&command) = packet.payload.first() else {
+                return Err(WireError::ShortPacket { what: "command" });
+            };
+            match command {
+                COM_QUIT => return Ok(()),
+                COM_QUERY => self.on_query(&packet.payload).await?,
+                COM_PING => self.send_ok(0, 0).await?,
+                COM_INIT_DB => {
+                    let db = String::from_utf8_lossy(&packet.payload[1..]).into_owned();
+                    self.use_database(&db).await?
+                }
+                COM_RESET_CONNECTION => {
+                    self.names = self.login_names.clone();
+                    self.status = SERVER_STATUS_AUTOCOMMIT;
+                    self.send_ok(0, 0).await?
+                }
+                COM_FIELD_LIST => self.on_field_list(&packet.payload).await?,
+                other => {
+                    let msg = format!("Unknown command 0x{other:02x}: not supported by shardgate");
+                    self.send_error(&MysqlError::new(ER_UNKNOWN_COM_ERROR, msg))
+                        .await?
+                }
+            }
+        }
+    }
+
+    /// True when the client reads result sets without the EOF after column definitions.
+    fn deprecate_eof(&self) -> bool {
+        self.caps & CLIENT_DEPRECATE_EOF != 0
+    }
+
+    async fn send_ok(&mut self, affected_rows: u64, last_insert_id: u64) -> Result<(), WireError> {
+        let ok = OkPacket {
+            affected_rows,
+            last_insert_id,
+            status: self.status,
+            warnings: 0,
+            info: String::new(),
+        };
+        ok.put(self.client.write_buf(), 1);
+        self.client.flush().await
+    }
+
+    async fn send_error(&mut self, e: &MysqlError) -> Result<(), WireError> {
+        debug!(conn = self.conn_id, code = e.code.code, message = %e.message, "error to client");
+        put_err(
+            self.client.write_buf(),
+            1,
+            e.code.code,
+            e.code.state,
+            &e.message,
+        );
+        self.client.flush().await
+    }
+
+    async fn use_database(&mut self, db: &str) -> Result<(), WireError> {
+        let keyspace_matches = self.shared.routing.load().topology.keyspace() == db;
+        if keyspace_matches {
+            self.send_ok(0, 0).await
+        } else {
+            self.send_error(&MysqlError::new(
+                ER_BAD_DB_ERROR,
+                format!("Unknown database '{db}'"),
+            ))
+            .await
+        }
+    }
+}

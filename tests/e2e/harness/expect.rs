@@ -1,0 +1,58 @@
+//! Checks on errors as clients see them: a MySQL error code, an SQLSTATE and a message, whether they come through
+//! mysql_async or through the raw client.
+
+use std::fmt::Debug;
+
+use super::raw;
+
+/// MySQL error codes and SQLSTATEs the tests expect, named once.
+pub mod codes {
+    /// `ER_ACCESS_DENIED_ERROR`.
+    pub const ACCESS_DENIED: (u16, &str) = (1045, "28000");
+    /// `ER_UNKNOWN_COM_ERROR`.
+    pub const UNKNOWN_COMMAND: (u16, &str) = (1047, "08S01");
+    /// `ER_BAD_DB_ERROR`.
+    pub const UNKNOWN_DATABASE: (u16, &str) = (1049, "42000");
+    /// `ER_PARSE_ERROR`.
+    pub const PARSE_ERROR: (u16, &str) = (1064, "42000");
+    /// `ER_NET_PACKET_TOO_LARGE`.
+    pub const PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
+    /// `ER_NOT_SUPPORTED_YET`: what the proxy answers to a statement it cannot route.
+    pub const NOT_SUPPORTED_YET: (u16, &str) = (1235, "42000");
+}
+
+/// Asserts that `result` failed with a server error `(code, state)`; returns the message.
+pub fn server_error<T: Debug>(
+    result: Result<T, mysql_async::Error>,
+    (code, state): (u16, &str),
+    what: &str,
+) -> String {
+    match result {
+        Err(mysql_async::Error::Server(err)) => {
+            assert_eq!(
+                (err.code, err.state.as_str()),
+                (code, state),
+                "{what}: wrong error code/SQLSTATE (message: {:?})",
+                err.message
+            );
+            err.message
+        }
+        Err(other) => panic!(
+            "{what}: expected server error {code} ({state}), got a client-side error: {other:?}"
+        ),
+        Ok(value) => {
+            panic!("{what}: expected server error {code} ({state}), but it succeeded: {value:?}")
+        }
+    }
+}
+
+/// Asserts that a raw ERR packet is `(code, state)`; returns the message.
+pub fn raw_error(err: &raw::ServerError, (code, state): (u16, &str), what: &str) -> String {
+    assert_eq!(
+        (err.code, err.state.as_str()),
+        (code, state),
+        "{what}: wrong error code/SQLSTATE (message: {:?})",
+        err.message
+    );
+    err.message.clone()
+}

@@ -1,0 +1,19 @@
+//! End-to-end tests: real `mariadbd` servers and the real `shardgate` binary.
+//!
+//! Every test owns its servers: it starts its own MariaDB instances (temporary datadirs, free ports) and its own
+//! proxy (listening on port 0), so tests run in parallel and never share state. The harness lives in `harness/`;
+//! each other module holds tests for one area, named as the claims they prove.
+//!
+//! Tests fail by panicking, so `unwrap`/`expect` with a message saying what failed are the house style here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod harness;
+
+mod bad_credentials;
+mod bad_packets;
+mod bad_sql;
+mod bad_topology;
+mod commands;
+mod harness_selftest;
+mod mariadb_cli;
+mod routing;

@@ -1,0 +1,103 @@
+//! `shardctl`: the DBA's command-line tool for shardgate.
+//!
+//! Place in the system: off the data path. It reads and writes topology files with the same
+//! `shardgate-topology` code the proxy uses, so "valid here" means "accepted by the proxy". It
+//! must not know the proxy's internals: it speaks to files (and, later, the admin endpoint).
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod topology;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in `--help`.
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  ok
+  1  invalid input: unreadable or invalid topology, impossible request
+  2  usage error: unknown command, bad or missing argument";
+
+/// shardgate's DBA tool: inspect, validate and generate topologies.
+#[derive(Debug, Parser)]
+#[command(name = "shardctl", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Top-level command groups.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate, show or generate topology files.
+    #[command(after_help = AFTER_HELP)]
+    Topology {
+        /// The topology command.
+        #[command(subcommand)]
+        command: topology::TopologyCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    // clap exits by itself: 0 for --help/--version, 2 for usage errors.
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topology { command } => topology::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints an error to stderr; an invalid topology gets one line per problem.
+fn report(error: &anyhow::Error) {
+    let problems = error
+        .downcast_ref::<shardgate_topology::TopologyError>()
+        .map(shardgate_topology::TopologyError::problems)
+        .unwrap_or_default();
+    if problems.is_empty() {
+        eprintln!("error: {error:#}");
+        return;
+    }
+    let file = error
+        .downcast_ref::<shardgate_topology::TopologyError>()
+        .and_then(|e| match e {
+            shardgate_topology::TopologyError::InFile { path, .. } => {
+                Some(format!("{}: ", path.display()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    let count = problems.len();
+    eprintln!(
+        "error: {file}topology is invalid ({count} problem{}):",
+        if count == 1 { "" } else { "s" }
+    );
+    for problem in problems {
+        eprintln!("  {problem}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_documents_the_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes"), "{help}");
+        assert!(help.contains("2  usage error"), "{help}");
+    }
+}
