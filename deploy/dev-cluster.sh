@@ -9,8 +9,8 @@
 #               on 127.0.0.1:15306. Idempotent: whatever already runs is left alone.
 #   down        stop what `up` started (found by pid files in the state folder); data is kept.
 #   status      show each process and whether it is up. Exit 0 when all are up, 3 otherwise.
-#   each-shard  run SQL in every shard database directly on the servers (DDL fan-out through the proxy is a
-#               later feature), e.g.: deploy/dev-cluster.sh each-shard "ALTER TABLE orders ADD COLUMN x INT"
+#   each-shard  run SQL in every shard database directly on the servers, bypassing the proxy (DDL sent through
+#               the proxy fans out to every shard by itself), e.g.: deploy/dev-cluster.sh each-shard "ALTER TABLE orders ADD COLUMN x INT"
 #
 # Environment:
 #   SHARDGATE_STATE               state folder (default: <repo>/.state/dev-cluster); delete it to start afresh

@@ -47,6 +47,10 @@ pub struct Config {
     pub pool: PoolSettings,
     /// Where the topology comes from.
     pub topology: TopologySource,
+    /// Worker threads, each running its own sessions and its own share of every shard's pool; 0 means one per
+    /// CPU.
+    #[serde(default)]
+    pub workers: usize,
     /// Statement shapes whose analysis is cached.
     #[serde(default = "default_plan_cache_size")]
     pub plan_cache_size: usize,
@@ -157,6 +161,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Worker threads to run: `workers`, or one per CPU when it is 0.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
+
     /// Reads, parses and validates a config file; the topology path is resolved against its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use shardgate_topology::Topology;
-use tokio::net::TcpListener;
+use tracing::info;
 
 /// Command-line flags.
 #[derive(Parser, Debug)]
@@ -48,28 +48,30 @@ fn run(args: Args) -> anyhow::Result<()> {
     let config = config::Config::load(&args.config)?;
     let topology = Topology::load(&config.topology.file)
         .with_context(|| format!("invalid topology {}", config.topology.file.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let listener = std::net::TcpListener::bind(&config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let workers = config.worker_count();
+    let routing = routing::Routing::new(Arc::new(topology), &config, workers);
+    let shared = Arc::new(server::Shared::new(config, routing));
+    server::start_workers(Arc::clone(&shared), listener, workers)
+        .context("starting worker threads")?;
+    server::log_start(&shared, addr, workers);
+    // Harnesses and scripts wait for this line; it is the only thing shardgate prints on stdout.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "shardgate listening mysql={addr}")?;
+    out.flush()?;
+    drop(out);
+    let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the runtime")?;
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let addr = listener.local_addr()?;
-        let routing = routing::Routing::new(Arc::new(topology), &config);
-        let shared = Arc::new(server::Shared::new(config, routing));
-        server::log_start(&shared, addr);
-        // Harnesses and scripts wait for this line; it is the only thing shardgate prints on stdout.
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "shardgate listening mysql={addr}")?;
-        out.flush()?;
-        drop(out);
-        tokio::select! {
-            () = server::serve(shared, listener) => Ok(()),
-            r = tokio::signal::ctrl_c() => r.context("waiting for ctrl-c"),
-        }
-    })
+        .context("signal runtime")?;
+    signals
+        .block_on(tokio::signal::ctrl_c())
+        .context("waiting for ctrl-c")?;
+    info!("interrupted; exiting");
+    Ok(())
 }
 
 fn init_logging(json: bool) {

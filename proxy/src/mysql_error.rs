@@ -3,6 +3,8 @@
 //! Every ERR packet the proxy writes is built from a [`MysqlError`]; every code is a named constant from the MySQL
 //! or MariaDB server error list, chosen so that a client library reacts as it would to the real server.
 
+use std::borrow::Cow;
+
 /// A MySQL server error number and its SQLSTATE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode {
@@ -48,15 +50,28 @@ codes! {
 /// An error on its way to a client: code, SQLSTATE and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MysqlError {
-    pub code: ErrorCode,
+    pub code: u16,
+    /// Five-character SQLSTATE.
+    pub state: Cow<'static, str>,
     pub message: String,
 }
 
 impl MysqlError {
+    /// One of the proxy's own errors.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         MysqlError {
-            code,
+            code: code.code,
+            state: Cow::Borrowed(code.state),
             message: message.into(),
+        }
+    }
+
+    /// An error a backend answered with, passed on unchanged.
+    pub fn from_backend(code: u16, state: String, message: String) -> Self {
+        MysqlError {
+            code,
+            state: Cow::Owned(state),
+            message,
         }
     }
 }

@@ -29,47 +29,32 @@ impl ShardPools {
     }
 }
 
-/// A topology snapshot and the pools of its shards (indexed by [`ShardId`]).
+/// A topology snapshot and the pools of its shards, one set per worker thread (indexed by worker, then
+/// [`ShardId`]). A session only uses its own worker's pools, so a backend connection is always driven by the
+/// thread whose reactor it is registered with.
 pub struct Routing {
     pub topology: Arc<Topology>,
-    pools: Vec<ShardPools>,
+    pools: Vec<Vec<ShardPools>>,
 }
 
 impl Routing {
-    /// Pools for every shard of `topology`; connections open lazily, on first use.
-    pub fn new(topology: Arc<Topology>, config: &Config) -> Routing {
+    /// Pools for every shard of `topology` and every worker; `pool.max_size` is split evenly between workers
+    /// (rounded up), so a shard sees at most about `max_size` connections. Connections open lazily, on first use.
+    pub fn new(topology: Arc<Topology>, config: &Config, workers: usize) -> Routing {
+        let workers = workers.max(1);
         let pool_config = PoolConfig {
-            max_size: config.pool.max_size,
+            max_size: config.pool.max_size.div_ceil(workers),
             acquire_timeout: config.pool.acquire_timeout(),
         };
-        let pools = topology
-            .shards()
-            .iter()
-            .map(|shard| {
-                let backend = &topology.backends()[shard.backend];
-                let target = |found_rows| ShardConnector {
-                    target: BackendTarget {
-                        host: backend.host.clone(),
-                        port: backend.port,
-                        database: shard.database.clone(),
-                        user: config.backend.user.clone(),
-                        password: config.backend.password.clone(),
-                        found_rows,
-                        connect_timeout: config.pool.connect_timeout(),
-                    },
-                };
-                ShardPools {
-                    plain: Pool::new(target(false), pool_config),
-                    found_rows: Pool::new(target(true), pool_config),
-                }
-            })
+        let pools = (0..workers)
+            .map(|_| worker_pools(&topology, config, pool_config))
             .collect();
         Routing { topology, pools }
     }
 
-    /// The pools of one shard of this snapshot.
-    pub fn pools(&self, shard: ShardId) -> Option<&ShardPools> {
-        self.pools.get(shard.0 as usize)
+    /// The pools of one shard of this snapshot, as seen by one worker.
+    pub fn pools(&self, worker: usize, shard: ShardId) -> Option<&ShardPools> {
+        self.pools.get(worker)?.get(shard.0 as usize)
     }
 
     /// A readable name for a shard in messages: `-02 (127.0.0.1:3307/app_000)`.
@@ -97,4 +82,32 @@ impl shardgate_sql::Schema for TopologySchema<'_> {
     fn sharding_column(&self, table: &str) -> Option<&str> {
         Some(self.0.sharding_column(table))
     }
+}
+
+/// One worker's pools, indexed by shard.
+fn worker_pools(topology: &Topology, config: &Config, pool_config: PoolConfig) -> Vec<ShardPools> {
+    topology
+        .shards()
+        .iter()
+        .map(|shard| {
+            let (host, port) = topology
+                .backend_of(shard)
+                .map_or((String::new(), 0), |b| (b.host.clone(), b.port));
+            let target = |found_rows| ShardConnector {
+                target: BackendTarget {
+                    host: host.clone(),
+                    port,
+                    database: shard.database.clone(),
+                    user: config.backend.user.clone(),
+                    password: config.backend.password.clone(),
+                    found_rows,
+                    connect_timeout: config.pool.connect_timeout(),
+                },
+            };
+            ShardPools {
+                plain: Pool::new(target(false), pool_config),
+                found_rows: Pool::new(target(true), pool_config),
+            }
+        })
+        .collect()
 }

@@ -9,11 +9,14 @@
 
 mod harness;
 
+mod auth_plugins;
 mod bad_credentials;
 mod bad_packets;
 mod bad_sql;
 mod bad_topology;
 mod commands;
+mod differential;
 mod harness_selftest;
 mod mariadb_cli;
 mod routing;
+mod sessions;

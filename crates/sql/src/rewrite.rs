@@ -113,8 +113,8 @@ fn put_value(out: &mut String, literal: &str, original: &str, alias: bool) {
     }
 }
 
-/// `'text'` with quotes and backslashes escaped.
-fn quote_string(s: &str) -> String {
+/// `'text'` with quotes and backslashes escaped: a MySQL string literal.
+pub fn quote_string(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 

@@ -45,7 +45,7 @@ impl Session {
 
     /// COM_FIELD_LIST: every shard has the same tables, so the first one answers.
     pub(super) async fn on_field_list(&mut self, payload: &[u8]) -> Result<(), WireError> {
-        let routing = self.shared.routing.load_full();
+        let routing = self.shared.routing.load();
         self.forward_on_shard(&routing, ShardId(0), payload, ResponseKind::FieldList, true)
             .await
     }
@@ -91,8 +91,8 @@ impl Session {
                     shardgate_wire::response::put_err(
                         self.client.write_buf(),
                         next_seq,
-                        e.code.code,
-                        e.code.state,
+                        e.code,
+                        &e.state,
                         &e.message,
                     );
                     return self.client.flush().await;
@@ -102,13 +102,13 @@ impl Session {
     }
 
     /// A backend connection for `shard` that carries this session's character set.
-    async fn checkout(
+    pub(super) async fn checkout(
         &mut self,
         routing: &Routing,
         shard: ShardId,
     ) -> Result<Pooled<ShardConnector>, MysqlError> {
         let found_rows = self.caps & shardgate_wire::capability::CLIENT_FOUND_ROWS != 0;
-        let Some(pools) = routing.pools(shard) else {
+        let Some(pools) = routing.pools(self.worker, shard) else {
             return Err(MysqlError::new(
                 ER_NOT_SUPPORTED_YET,
                 format!("shard #{} is not in the topology", shard.0),
@@ -120,10 +120,15 @@ impl Session {
             .await
             .map_err(|e| pool_error(routing, shard, e))?;
         if let Err(e) = conn.ensure_names(&self.names).await {
-            if !e.is_fatal() {
+            if let WireError::Server {
+                code,
+                state,
+                message,
+            } = e
+            {
                 // The backend refused the character set: the connection is fine, the request is not.
                 conn.release();
-                return Err(MysqlError::new(ER_UNKNOWN_CHARACTER_SET, e.to_string()));
+                return Err(MysqlError::from_backend(code, state, message));
             }
             let msg = format!("shard {}: {e}", routing.describe(shard));
             return Err(MysqlError::new(ER_NET_READ_ERROR, msg));

@@ -27,6 +27,8 @@ pub struct Session {
     shared: Arc<Shared>,
     client: PacketStream<TcpStream>,
     conn_id: u32,
+    /// The worker thread this session runs on; it uses that worker's pools.
+    worker: usize,
     /// Capabilities both sides agreed on.
     caps: u32,
     user: String,
@@ -42,7 +44,13 @@ pub struct Session {
 
 impl Session {
     /// Serves one client until it disconnects. Errors end only this connection.
-    pub async fn run(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, conn_id: u32) {
+    pub async fn run(
+        shared: Arc<Shared>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        conn_id: u32,
+        worker: usize,
+    ) {
         if let Err(e) = tcp.set_nodelay(true) {
             debug!(conn = conn_id, error = %e, "set_nodelay failed");
         }
@@ -59,6 +67,7 @@ impl Session {
             shared,
             client,
             conn_id,
+            worker,
             caps: login.caps,
             user: login.user,
             names: login.names.to_string(),
@@ -132,14 +141,8 @@ impl Session {
     }
 
     async fn send_error(&mut self, e: &MysqlError) -> Result<(), WireError> {
-        debug!(conn = self.conn_id, code = e.code.code, message = %e.message, "error to client");
-        put_err(
-            self.client.write_buf(),
-            1,
-            e.code.code,
-            e.code.state,
-            &e.message,
-        );
+        debug!(conn = self.conn_id, code = e.code, message = %e.message, "error to client");
+        put_err(self.client.write_buf(), 1, e.code, &e.state, &e.message);
         self.client.flush().await
     }
 

@@ -2,11 +2,10 @@
 
 use std::borrow::Cow;
 
-use shardgate_sql::rewrite::{ProxyValues, substitute};
+use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute};
 use shardgate_sql::{Route, StatementKind, TenantKey};
 use shardgate_topology::{ShardId, TenantRef};
 use shardgate_wire::WireError;
-use shardgate_wire::response::{TYPE_VAR_STRING, put_text_result_set};
 use tracing::debug;
 
 use super::Session;
@@ -17,7 +16,7 @@ use crate::routing::{Routing, TopologySchema};
 impl Session {
     /// Handles one COM_QUERY packet (`payload` starts with the command byte).
     pub(super) async fn on_query(&mut self, payload: &[u8]) -> Result<(), WireError> {
-        let routing = self.shared.routing.load_full();
+        let routing = self.shared.routing.load();
         let text = String::from_utf8_lossy(&payload[1..]);
         let lossy = matches!(text, Cow::Owned(_));
         let schema = TopologySchema(&routing.topology);
@@ -66,7 +65,8 @@ impl Session {
                 }
             }
             (StatementKind::SetNames { charset, collation }, _) => {
-                self.set_names(charset.clone(), collation.clone()).await
+                self.set_names(&routing, charset.clone(), collation.clone())
+                    .await
             }
             (StatementKind::Use(db), _) => {
                 let db = db.clone();
@@ -78,14 +78,20 @@ impl Session {
             {
                 self.run_tableless_select(&routing, &text, payload).await
             }
-            (StatementKind::Show, _) if is_show_databases(&text) => {
-                let keyspace = routing.topology.keyspace().as_bytes().to_vec();
-                let rows = vec![
-                    vec![Some(b"information_schema".to_vec())],
-                    vec![Some(keyspace)],
-                ];
-                self.send_result_set(&[("Database", TYPE_VAR_STRING)], &rows)
-                    .await
+            (StatementKind::Show, _) if show_databases_filter(&text).is_some() => {
+                // A shard would list every shard schema on its server: list the keyspace instead, and let the
+                // backend evaluate any LIKE or WHERE filter over that list (information_schema first, as MariaDB
+                // orders it).
+                let filter = show_databases_filter(&text).unwrap_or_default();
+                let sql = format!(
+                    "SELECT `Database` FROM (SELECT 'information_schema' AS `Database` UNION ALL SELECT {}) \
+                     AS shardgate_databases {filter} ORDER BY `Database` <> 'information_schema', `Database`",
+                    quote_string(routing.topology.keyspace())
+                );
+                let mut packet = Vec::with_capacity(sql.len() + 1);
+                packet.push(payload[0]);
+                packet.extend_from_slice(sql.as_bytes());
+                self.run_on_shard(&routing, ShardId(0), &packet, true).await
             }
             (StatementKind::Select | StatementKind::Show, Route::AnyShard) => {
                 // No sharded table: every shard gives the same answer, so the first one serves it.
@@ -99,8 +105,11 @@ impl Session {
         }
     }
 
+    /// `SET NAMES`: checked on a backend connection right away, so a charset or collation the server refuses is
+    /// refused now (with the server's error) and the session keeps what it had, as MariaDB does.
     async fn set_names(
         &mut self,
+        routing: &Routing,
         charset: String,
         collation: Option<String>,
     ) -> Result<(), WireError> {
@@ -110,7 +119,7 @@ impl Session {
                 .send_error(&MysqlError::new(ER_UNKNOWN_CHARACTER_SET, msg))
                 .await;
         }
-        self.names = match collation {
+        let names = match collation {
             Some(c) if is_identifier(&c) => format!("{charset} COLLATE {c}"),
             Some(c) => {
                 let msg = format!("collation {c:?} is not a plain name");
@@ -120,7 +129,17 @@ impl Session {
             }
             None => charset,
         };
-        self.send_ok(0, 0).await
+        let previous = std::mem::replace(&mut self.names, names);
+        match self.checkout(routing, ShardId(0)).await {
+            Ok(conn) => {
+                conn.release();
+                self.send_ok(0, 0).await
+            }
+            Err(e) => {
+                self.names = previous;
+                self.send_error(&e).await
+            }
+        }
     }
 
     /// A tableless SELECT that mentions values the proxy owns (`DATABASE()`, `@@socket`, `@@max_allowed_packet`):
@@ -149,23 +168,6 @@ impl Session {
             }
             None => self.run_on_shard(routing, ShardId(0), payload, true).await,
         }
-    }
-
-    async fn send_result_set(
-        &mut self,
-        columns: &[(&str, u8)],
-        rows: &[Vec<Option<Vec<u8>>>],
-    ) -> Result<(), WireError> {
-        let deprecate_eof = self.deprecate_eof();
-        put_text_result_set(
-            self.client.write_buf(),
-            1,
-            deprecate_eof,
-            self.status,
-            columns,
-            rows,
-        );
-        self.client.flush().await
     }
 
     /// Runs a DDL statement on every shard, one after another, and reports the shards where it failed.
@@ -201,15 +203,30 @@ impl Session {
     }
 }
 
-fn is_show_databases(text: &str) -> bool {
-    let mut words = text
-        .split_ascii_whitespace()
-        .map(|w| w.trim_end_matches(';'));
-    matches!(
-        (words.next(), words.next(), words.next()),
-        (Some(a), Some(b), None) if a.eq_ignore_ascii_case("show")
-            && (b.eq_ignore_ascii_case("databases") || b.eq_ignore_ascii_case("schemas"))
-    )
+/// For `SHOW DATABASES|SCHEMAS [LIKE 'p' | WHERE cond]`: the WHERE clause to apply to the keyspace list
+/// (empty when unfiltered). `None` for any other statement.
+fn show_databases_filter(text: &str) -> Option<String> {
+    let rest = strip_word(text.trim_start(), "show")?;
+    let rest = strip_word(rest, "databases").or_else(|| strip_word(rest, "schemas"))?;
+    let rest = rest.trim().trim_end_matches(';').trim_end();
+    if rest.is_empty() {
+        return Some(String::new());
+    }
+    if let Some(pattern) = strip_word(rest, "like") {
+        return Some(format!("WHERE `Database` LIKE {pattern}"));
+    }
+    strip_word(rest, "where").map(|cond| format!("WHERE {cond}"))
+}
+
+/// `text` without its leading keyword `word` (any case) and the blanks after it.
+fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+    let head = text.get(..word.len())?;
+    let tail = &text[word.len()..];
+    let boundary = tail
+        .chars()
+        .next()
+        .is_none_or(|c| c.is_whitespace() || c == ';' || c == '\'');
+    (head.eq_ignore_ascii_case(word) && boundary).then(|| tail.trim_start())
 }
 
 fn describe(kind: &StatementKind) -> String {

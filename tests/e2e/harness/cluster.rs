@@ -38,6 +38,19 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets the auth plugin the proxy offers (`auth_plugin` in its config), e.g. `caching_sha2_password`.
+    pub fn auth_plugin(mut self, plugin: &str) -> Self {
+        self.settings.auth_plugin = Some(plugin.to_owned());
+        self
+    }
+
+    /// Sets how many backend connections each shard's pool may hold (`pool.max_size`); 1 forces every statement
+    /// on a shard onto the same backend connection.
+    pub fn pool_max_size(mut self, connections: u32) -> Self {
+        self.settings.pool_max_size = connections;
+        self
+    }
+
     /// Pins `tenant` to the shard named `shard` (e.g. `"fe-"`).
     pub fn pin(mut self, tenant: u64, shard: &str) -> Self {
         self.pins.push(Pin {

@@ -19,6 +19,10 @@ pub mod codes {
     pub const PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
     /// `ER_NOT_SUPPORTED_YET`: what the proxy answers to a statement it cannot route.
     pub const NOT_SUPPORTED_YET: (u16, &str) = (1235, "42000");
+    /// `ER_UNKNOWN_CHARACTER_SET`: `SET NAMES` of a character set nobody knows.
+    pub const UNKNOWN_CHARACTER_SET: (u16, &str) = (1115, "42000");
+    /// `ER_QUERY_ON_FOREIGN_DATA_SOURCE`: what the proxy answers when DDL fan-out failed on some shards.
+    pub const DDL_FAN_OUT_FAILED: (u16, &str) = (1430, "HY000");
 }
 
 /// Asserts that `result` failed with a server error `(code, state)`; returns the message.

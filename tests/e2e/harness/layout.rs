@@ -110,6 +110,8 @@ pub struct ProxySettings {
     pub max_allowed_packet: Option<u64>,
     /// Backend connections per shard.
     pub pool_max_size: u32,
+    /// `auth_plugin` the proxy offers in its greeting; `None` leaves the proxy's default.
+    pub auth_plugin: Option<String>,
 }
 
 impl Default for ProxySettings {
@@ -117,6 +119,7 @@ impl Default for ProxySettings {
         Self {
             max_allowed_packet: None,
             pool_max_size: 8,
+            auth_plugin: None,
         }
     }
 }
@@ -128,6 +131,9 @@ pub fn proxy_config_yaml(settings: &ProxySettings, topology_file: &str) -> Strin
     let _ = writeln!(yaml, "listen: \"127.0.0.1:0\"");
     if let Some(bytes) = settings.max_allowed_packet {
         let _ = writeln!(yaml, "max_allowed_packet: {bytes}");
+    }
+    if let Some(plugin) = &settings.auth_plugin {
+        let _ = writeln!(yaml, "auth_plugin: {plugin}");
     }
     let _ = writeln!(yaml, "users:");
     let _ = writeln!(yaml, "  - name: app");

@@ -13,6 +13,7 @@ pub mod deadline;
 pub mod expect;
 pub mod layout;
 pub mod mariadb;
+pub mod outcome;
 pub mod proxy;
 pub mod raw;
 pub mod schema;

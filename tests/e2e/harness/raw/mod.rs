@@ -3,9 +3,10 @@
 //!
 //! It is written from the protocol documentation and shares nothing with `crates/wire` on purpose: the proxy's
 //! codec must not be checked against itself. It speaks only what the tests need: `HandshakeV10`, a
-//! `HandshakeResponse41` with `mysql_native_password` (following an auth switch to that plugin), OK/ERR/EOF, and
-//! text result sets without `CLIENT_DEPRECATE_EOF` (so the classic EOF path gets exercised too). Malformed replies
-//! fail the test with a message naming what was malformed.
+//! `HandshakeResponse41` with `mysql_native_password` or `caching_sha2_password` (following an auth switch to
+//! either; the latter only on its fast path), OK/ERR/EOF, and text result sets without `CLIENT_DEPRECATE_EOF` (so
+//! the classic EOF path gets exercised too). Malformed replies fail the test with a message naming what was
+//! malformed.
 
 use std::io::ErrorKind;
 use std::time::Duration;
@@ -16,8 +17,11 @@ use tokio::net::TcpStream;
 
 use super::deadline::{Deadline, within};
 
+mod detailed;
 mod parse;
+pub mod sha256;
 
+pub use detailed::{DetailedReply, RawColumn};
 pub use parse::parse_err;
 use parse::{Cursor, is_eof, parse_handshake, trim_nul};
 
@@ -50,8 +54,11 @@ mod caps {
     pub const PLUGIN_AUTH: u32 = 0x0008_0000;
 }
 
-/// The plugin this client authenticates with.
-const NATIVE_PASSWORD: &str = "mysql_native_password";
+/// The SHA-1 plugin, this client's default.
+pub const NATIVE_PASSWORD: &str = "mysql_native_password";
+
+/// The SHA-256 plugin (MySQL 8's default); only its fast path, which needs no TLS.
+pub const CACHING_SHA2_PASSWORD: &str = "caching_sha2_password";
 
 /// `utf8mb4_general_ci`.
 const CHARSET_UTF8MB4: u8 = 45;
@@ -136,6 +143,8 @@ pub struct RawConn {
     next_seq: u8,
     /// The server's greeting.
     pub handshake: Handshake,
+    /// Payloads of the AuthMoreData packets (`0x01 …`) the server sent during login, in order.
+    pub auth_more_data: Vec<Vec<u8>>,
 }
 
 /// Opens a TCP connection to `127.0.0.1:port` and reads the server's greeting.
@@ -166,8 +175,23 @@ impl RawConn {
         password: &str,
         db: Option<&str>,
     ) -> Result<RawConn, ServerError> {
+        Self::login_with_plugin(port, user, password, db, NATIVE_PASSWORD).await
+    }
+
+    /// Logs in announcing `plugin` ([`NATIVE_PASSWORD`] or [`CACHING_SHA2_PASSWORD`]) and answering the greeting's
+    /// nonce with that plugin's scramble, whatever plugin the greeting named. Follows an auth switch to either
+    /// plugin; accepts `caching_sha2_password`'s fast-auth-OK marker and fails the test on a request for full
+    /// authentication. `Err` is the server's ERR packet.
+    pub async fn login_with_plugin(
+        port: u16,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        plugin: &str,
+    ) -> Result<RawConn, ServerError> {
         let (mut stream, handshake) = greet(port).await;
-        let response = handshake_response(&handshake, user, password, db);
+        let response = handshake_response(&handshake, user, password, db, plugin);
+        let mut auth_more_data = Vec::new();
         within(EXCHANGE_ALLOWANCE, "login", async {
             write_packet(&mut stream, 1, &response)
                 .await
@@ -184,16 +208,22 @@ impl RawConn {
                     Some(0xfe) => {
                         let mut cur = Cursor::new(&packet[1..], "AuthSwitchRequest");
                         let plugin = String::from_utf8_lossy(cur.nul_terminated()).into_owned();
-                        assert_eq!(
-                            plugin, NATIVE_PASSWORD,
-                            "auth switch to a plugin the raw client cannot speak"
-                        );
                         let nonce = trim_nul(cur.rest());
-                        let scrambled = native_password(password, nonce);
+                        let scrambled = scramble(&plugin, password, nonce);
                         write_packet(&mut stream, seq.wrapping_add(1), &scrambled)
                             .await
                             .expect("cannot answer the auth switch");
                         expected_seq = seq.wrapping_add(2);
+                    }
+                    Some(0x01) => {
+                        assert_eq!(
+                            packet.get(1),
+                            Some(&0x03),
+                            "AuthMoreData other than caching_sha2_password's fast-auth OK (full authentication \
+                             needs TLS, which the raw client does not speak): {packet:?}"
+                        );
+                        auth_more_data.push(packet);
+                        expected_seq = seq.wrapping_add(1);
                     }
                     other => panic!("unexpected login reply starting with {other:?}: {packet:?}"),
                 }
@@ -202,6 +232,7 @@ impl RawConn {
                 stream,
                 next_seq: 0,
                 handshake,
+                auth_more_data,
             })
         })
         .await
@@ -446,12 +477,22 @@ pub fn native_password(password: &str, nonce: &[u8]) -> Vec<u8> {
     stage1.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect()
 }
 
-/// Builds a `HandshakeResponse41` for `mysql_native_password`.
+/// The scramble `plugin` computes for `password` and `nonce`; fails the test for a plugin this client lacks.
+fn scramble(plugin: &str, password: &str, nonce: &[u8]) -> Vec<u8> {
+    match plugin {
+        NATIVE_PASSWORD => native_password(password, nonce),
+        CACHING_SHA2_PASSWORD => sha256::caching_sha2_password(password, nonce),
+        other => panic!("the raw client cannot speak the auth plugin {other:?}"),
+    }
+}
+
+/// Builds a `HandshakeResponse41` announcing `plugin`, answering the greeting's nonce with its scramble.
 fn handshake_response(
     handshake: &Handshake,
     user: &str,
     password: &str,
     db: Option<&str>,
+    plugin: &str,
 ) -> Vec<u8> {
     let wanted = caps::LONG_PASSWORD
         | caps::PROTOCOL_41
@@ -469,7 +510,7 @@ fn handshake_response(
         flags & caps::PROTOCOL_41 != 0,
         "the server does not speak protocol 4.1"
     );
-    let auth = native_password(password, &handshake.scramble);
+    let auth = scramble(plugin, password, &handshake.scramble);
     let mut out = Vec::new();
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&CLIENT_MAX_PACKET.to_le_bytes());
@@ -484,7 +525,7 @@ fn handshake_response(
         out.push(0);
     }
     if flags & caps::PLUGIN_AUTH != 0 {
-        out.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+        out.extend_from_slice(plugin.as_bytes());
         out.push(0);
     }
     out
