@@ -152,6 +152,7 @@ impl BackendConn {
             let Some(p) = self.stream.read_packet(BACKEND_MAX_PACKET).await? else {
                 return Err(WireError::Truncated { got: 0, want: 4 });
             };
+            // read_packet has already joined 16 MiB parts, so the tracker sees one whole packet, never a part.
             let h = shardgate_wire::PacketHeader {
                 len: p.payload.len().min(shardgate_wire::MAX_PAYLOAD - 1),
                 seq: p.seq,
