@@ -31,6 +31,8 @@ codes! {
     ER_BAD_DB_ERROR = 1049, "42000";
     /// The statement does not parse.
     ER_PARSE_ERROR = 1064, "42000";
+    /// The statement is empty (only blanks or comments).
+    ER_EMPTY_QUERY = 1065, "42000";
     /// SET NAMES of a character set the proxy does not know.
     ER_UNKNOWN_CHARACTER_SET = 1115, "42000";
     /// A client packet larger than max_allowed_packet.
@@ -80,7 +82,8 @@ impl From<&shardgate_sql::SqlError> for MysqlError {
     fn from(e: &shardgate_sql::SqlError) -> Self {
         use shardgate_sql::SqlError as S;
         let code = match e {
-            S::Parse { .. } | S::Empty => ER_PARSE_ERROR,
+            S::Parse { .. } => ER_PARSE_ERROR,
+            S::Empty => ER_EMPTY_QUERY,
             _ => ER_NOT_SUPPORTED_YET,
         };
         MysqlError::new(code, e.to_string())
@@ -100,6 +103,7 @@ mod tests {
             (ER_UNKNOWN_COM_ERROR, 1047, "08S01"),
             (ER_BAD_DB_ERROR, 1049, "42000"),
             (ER_PARSE_ERROR, 1064, "42000"),
+            (ER_EMPTY_QUERY, 1065, "42000"),
             (ER_UNKNOWN_CHARACTER_SET, 1115, "42000"),
             (ER_NET_PACKET_TOO_LARGE, 1153, "08S01"),
             (ER_NET_READ_ERROR, 1158, "08S01"),

@@ -69,3 +69,44 @@ async fn statement_without_tenant_key_gets_1235_naming_table_and_column() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn empty_and_comment_only_queries_get_what_mariadb_answers_and_the_connection_stays_usable() {
+    bounded(async {
+        let cluster = Cluster::start(1, 4).await;
+        let backend_port = cluster.backends()[0].port();
+        let mut direct = crate::harness::raw::RawConn::login(backend_port, "root", "", None)
+            .await
+            .expect("raw login to MariaDB refused");
+        let mut proxied =
+            crate::harness::raw::RawConn::login(cluster.proxy_port(), "app", "app", Some("app"))
+                .await
+                .expect("raw login to the proxy refused");
+        // MariaDB: blank text or a lone `;` is ER_EMPTY_QUERY (1065); comments alone are an OK.
+        let cases = [
+            ("", true),
+            ("   ", true),
+            (";", true),
+            ("/* c */", false),
+            ("-- x\n", false),
+        ];
+        for (sql, want_err) in cases {
+            let want = direct.query(sql).await;
+            let got = proxied.query(sql).await;
+            if want_err {
+                let (want, got) = (want.expect_err("MariaDB"), got.expect_err("the proxy"));
+                assert_eq!((got.code, &got.state), (want.code, &want.state), "{sql:?}");
+                assert_eq!(got.code, 1065, "{sql:?}: {}", got.message);
+            } else {
+                want.expect_ok("MariaDB");
+                got.expect_ok("the proxy");
+            }
+        }
+        let rows = proxied
+            .query("SELECT 1")
+            .await
+            .expect_rows("a query after the empty ones");
+        assert_eq!(rows, vec![vec![Some("1".to_owned())]]);
+    })
+    .await;
+}

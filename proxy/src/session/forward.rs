@@ -16,6 +16,14 @@ use crate::backend::{BackendConn, BackendError, ShardConnector};
 use crate::mysql_error::*;
 use crate::routing::Routing;
 
+/// How a forwarded reply ended, once the client has all of it.
+enum Reply {
+    /// The backend connection is idle and can go back to the pool.
+    Clean,
+    /// More bytes followed the reply: the connection is out of step and must be closed.
+    TrailingBytes,
+}
+
 /// How forwarding one reply failed.
 enum ForwardError {
     /// The backend connection broke; `sent` says whether part of the reply already reached the client, and
@@ -67,8 +75,13 @@ impl Session {
             };
             let reused = conn.was_reused();
             match self.forward(&mut conn, payload, kind).await {
-                Ok(()) => {
+                Ok(Reply::Clean) => {
                     conn.release();
+                    return Ok(());
+                }
+                Ok(Reply::TrailingBytes) => {
+                    // The client has its whole reply; the connection holds bytes nobody asked for. Close it.
+                    warn!(conn = self.conn_id, shard = %routing.describe(shard), "backend sent bytes after a reply; connection closed");
                     return Ok(());
                 }
                 Err(ForwardError::Client(e)) => return Err(e),
@@ -163,7 +176,7 @@ impl Session {
         conn: &mut BackendConn,
         payload: &[u8],
         kind: ResponseKind,
-    ) -> Result<(), ForwardError> {
+    ) -> Result<Reply, ForwardError> {
         let backend = |error, sent, next_seq| ForwardError::Backend {
             error,
             sent,
@@ -217,13 +230,9 @@ impl Session {
             }
             if done {
                 if !conn.stream.read_buf().is_empty() {
-                    let e = WireError::Malformed {
-                        what: "response",
-                        detail: "bytes after the end of a reply".into(),
-                    };
-                    return Err(backend(e, true, next_seq));
+                    return Ok(Reply::TrailingBytes);
                 }
-                return Ok(());
+                return Ok(Reply::Clean);
             }
             match conn.stream.fill().await {
                 Ok(0) => {

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute};
-use shardgate_sql::{Route, StatementKind, TenantKey};
+use shardgate_sql::{Route, SqlError, StatementKind, TenantKey};
 use shardgate_topology::{ShardId, TenantRef};
 use shardgate_wire::WireError;
 use tracing::debug;
@@ -26,6 +26,14 @@ impl Session {
             .analyze(&text, &schema, &mut self.scratch)
         {
             Ok(a) => a,
+            // MariaDB answers a statement of comments alone with OK, and a blank one with ER_EMPTY_QUERY.
+            Err(SqlError::Empty)
+                if !text
+                    .trim_matches(|c: char| c.is_whitespace() || c == ';')
+                    .is_empty() =>
+            {
+                return self.send_ok(0, 0).await;
+            }
             Err(e) => return self.send_error(&MysqlError::from(&e)).await,
         };
         match (&analysis.kind, &analysis.route) {
