@@ -9,7 +9,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::WireError;
 use crate::packet::{PacketHeader, put_packet};
 
-const READ_CHUNK: usize = 16 * 1024;
+/// Buffer size for streams that carry result sets (backend connections).
+pub const LARGE_BUFFER: usize = 16 * 1024;
+/// Buffer size for streams that mostly carry small commands (client connections): thousands of idle clients
+/// should cost little.
+pub const SMALL_BUFFER: usize = 1024;
+/// Least free space a read is given; the buffer doubles when it has less.
+const MIN_SPARE: usize = 512;
 
 /// One logical packet: the payload (16 MiB parts joined) and the sequence id of its last part.
 #[derive(Debug)]
@@ -28,12 +34,29 @@ pub struct PacketStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
-    /// Wraps a connected stream.
+    /// Wraps a connected stream with buffers sized for result sets.
     pub fn new(io: S) -> Self {
+        Self::with_capacity(io, LARGE_BUFFER)
+    }
+
+    /// Wraps a connected stream with read and write buffers of `capacity` bytes to start with; they grow as
+    /// packets need.
+    pub fn with_capacity(io: S, capacity: usize) -> Self {
         PacketStream {
             io,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
-            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::with_capacity(capacity),
+            wbuf: BytesMut::with_capacity(capacity),
+        }
+    }
+
+    /// Gives memory back after a large packet: buffers that are empty and over four times `capacity` are
+    /// replaced by ones of `capacity` bytes.
+    pub fn shrink_to(&mut self, capacity: usize) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > capacity.saturating_mul(4) {
+            self.rbuf = BytesMut::with_capacity(capacity);
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > capacity.saturating_mul(4) {
+            self.wbuf = BytesMut::with_capacity(capacity);
         }
     }
 
@@ -54,8 +77,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Reads more bytes into the read buffer. Returns 0 when the peer closed the connection.
     pub async fn fill(&mut self) -> Result<usize, WireError> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        if spare < MIN_SPARE {
+            self.rbuf.reserve(self.rbuf.capacity().max(MIN_SPARE));
         }
         Ok(self.io.read_buf(&mut self.rbuf).await?)
     }
@@ -170,6 +194,27 @@ mod tests {
         assert_eq!(p.seq, 1);
         drop(writer.await.unwrap());
         assert!(rx.read_packet(64 << 20).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn buffers_grow_for_a_large_packet_and_shrink_back_when_idle() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let mut tx = PacketStream::with_capacity(a, SMALL_BUFFER);
+        let mut rx = PacketStream::new(b);
+        tx.queue(0, &vec![7u8; 300_000]);
+        assert!(tx.write_buf().capacity() >= 300_004);
+        let reader = tokio::spawn(async move {
+            rx.read_packet(1 << 20)
+                .await
+                .unwrap()
+                .unwrap()
+                .payload
+                .len()
+        });
+        tx.flush().await.unwrap();
+        assert_eq!(reader.await.unwrap(), 300_000);
+        tx.shrink_to(SMALL_BUFFER);
+        assert_eq!(tx.write_buf().capacity(), SMALL_BUFFER);
     }
 
     #[tokio::test]

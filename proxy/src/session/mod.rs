@@ -15,7 +15,7 @@ use shardgate_sql::Scratch;
 use shardgate_wire::capability::{CLIENT_DEPRECATE_EOF, SERVER_STATUS_AUTOCOMMIT};
 use shardgate_wire::command::*;
 use shardgate_wire::response::{OkPacket, put_err};
-use shardgate_wire::{PacketStream, WireError};
+use shardgate_wire::{PacketStream, SMALL_BUFFER, WireError};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
@@ -54,7 +54,7 @@ impl Session {
         if let Err(e) = tcp.set_nodelay(true) {
             debug!(conn = conn_id, error = %e, "set_nodelay failed");
         }
-        let mut client = PacketStream::new(tcp);
+        let mut client = PacketStream::with_capacity(tcp, SMALL_BUFFER);
         let login = match login::handshake(&shared, &mut client, peer, conn_id).await {
             Ok(Some(l)) => l,
             Ok(None) => return,
@@ -85,6 +85,8 @@ impl Session {
     async fn command_loop(&mut self) -> Result<(), WireError> {
         let limit = self.shared.config.max_allowed_packet;
         loop {
+            // A large statement or reply grew the buffers; idle sessions give that memory back.
+            self.client.shrink_to(SMALL_BUFFER);
             let packet = match self.client.read_packet(limit).await {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(()),
