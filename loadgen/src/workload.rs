@@ -1,25 +1,57 @@
-//! What loadgen sends: statements for tenants drawn from a Zipf distribution.
+//! What loadgen sends: the table it prepares, and operations (a statement, or a small transaction) for tenants
+//! picked by [`Picker`]. Knows nothing of timing: callers say when an operation is due.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
-use crate::Args;
+use crate::tenants::Picker;
 
-/// The statement mix.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// The operation mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mix {
     /// Point selects by tenant and id.
     Point,
     /// 60% point selects, 10% range reads, 15% inserts, 15% updates.
     Mixed,
+    /// BEGIN; point select; update; COMMIT on one tenant. shardgate does not support transactions yet and answers
+    /// ERR 1235: those count as errors, the run goes on.
+    Txn,
+}
+
+impl Mix {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::Point => "point",
+            Mix::Mixed => "mixed",
+            Mix::Txn => "txn",
+        }
+    }
+}
+
+/// What to send for one scheduled operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// One statement.
+    One(String),
+    /// Statements to run between BEGIN and COMMIT.
+    Transaction(Vec<String>),
+}
+
+/// One operation: a single latency sample, one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    /// The tenant every statement of the operation names.
+    pub tenant: u64,
+    /// What to send.
+    pub body: Body,
 }
 
 /// Creates `loadgen_items` through the target (DDL fans out through shardgate) and fills it.
-pub async fn prepare(args: &Args) -> anyhow::Result<()> {
-    let url = args
-        .url
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("no target"))?;
-    let pool = mysql_async::Pool::new(url.as_str());
+pub async fn prepare(url: &str, tenants: u64, rows_per_tenant: u64) -> anyhow::Result<()> {
+    let pool = mysql_async::Pool::new(url);
     let mut conn = pool.get_conn().await?;
     conn.query_drop("DROP TABLE IF EXISTS loadgen_items")
         .await?;
@@ -28,8 +60,8 @@ pub async fn prepare(args: &Args) -> anyhow::Result<()> {
          note VARCHAR(64) NOT NULL, PRIMARY KEY (tenant_id, id))",
     )
     .await?;
-    for tenant in 1..=args.tenants {
-        let values: Vec<String> = (1..=args.rows_per_tenant)
+    for tenant in 1..=tenants {
+        let values: Vec<String> = (1..=rows_per_tenant)
             .map(|id| format!("({tenant}, {id}, {id}, 'row {id}')"))
             .collect();
         conn.query_drop(format!(
@@ -43,30 +75,28 @@ pub async fn prepare(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A deterministic per-worker statement source.
+/// A deterministic per-connection operation source.
 pub struct Generator {
+    /// xorshift64* state.
     rng: u64,
-    cdf: Vec<f64>,
+    /// Tenant shares, shared by all connections.
+    picker: Arc<Picker>,
+    /// Rows per tenant: ids are drawn from `1..=rows`.
     rows: u64,
+    /// The mix.
     mix: Mix,
+    /// Next id to insert; connections start far apart so inserts never collide.
     next_id: u64,
 }
 
 impl Generator {
-    pub fn new(args: &Args, worker: u64) -> Self {
-        let n = args.tenants.max(1);
-        let weights: Vec<f64> = (1..=n).map(|k| 1.0 / (k as f64).powf(args.zipf)).collect();
-        let total: f64 = weights.iter().sum();
-        let mut acc = 0.0;
-        let cdf = weights.iter().map(|w| {
-            acc += w / total;
-            acc
-        });
+    /// The source of connection `worker`.
+    pub fn new(picker: Arc<Picker>, mix: Mix, rows_per_tenant: u64, worker: u64) -> Self {
         Generator {
             rng: 0x9e37_79b9_7f4a_7c15 ^ (worker + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9),
-            cdf: cdf.collect(),
-            rows: args.rows_per_tenant.max(1),
-            mix: args.mix,
+            picker,
+            rows: rows_per_tenant.max(1),
+            mix,
             next_id: 1_000_000 + worker * 1_000_000_000,
         }
     }
@@ -79,37 +109,104 @@ impl Generator {
         self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn tenant(&mut self) -> u64 {
+    /// The tenant of an operation due `at` into the round, without building the operation.
+    pub fn tenant(&mut self, at: Duration) -> u64 {
         let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        self.cdf.partition_point(|&c| c < u) as u64 + 1
+        self.picker.pick(u, at)
     }
 
-    /// The next statement text.
-    pub fn next_statement(&mut self) -> String {
-        let tenant = self.tenant();
+    /// The next operation, due `at` into the round.
+    pub fn next(&mut self, at: Duration) -> Op {
+        let tenant = self.tenant(at);
         let id = self.next_u64() % self.rows + 1;
         let pick = self.next_u64() % 100;
-        match (self.mix, pick) {
-            (Mix::Point, _) | (Mix::Mixed, 0..60) => {
-                format!(
-                    "SELECT v, note FROM loadgen_items WHERE tenant_id = {tenant} AND id = {id}"
-                )
-            }
-            (Mix::Mixed, 60..70) => {
-                format!(
-                    "SELECT id, v FROM loadgen_items WHERE tenant_id = {tenant} AND id BETWEEN 1 AND 5"
-                )
-            }
+        let point = || {
+            format!("SELECT v, note FROM loadgen_items WHERE tenant_id = {tenant} AND id = {id}")
+        };
+        let update = || {
+            format!("UPDATE loadgen_items SET v = v + 1 WHERE tenant_id = {tenant} AND id = {id}")
+        };
+        let body = match (self.mix, pick) {
+            (Mix::Point, _) | (Mix::Mixed, 0..60) => Body::One(point()),
+            (Mix::Mixed, 60..70) => Body::One(format!(
+                "SELECT id, v FROM loadgen_items WHERE tenant_id = {tenant} AND id BETWEEN 1 AND 5"
+            )),
             (Mix::Mixed, 70..85) => {
                 self.next_id += 1;
-                format!(
+                Body::One(format!(
                     "INSERT INTO loadgen_items (tenant_id, id, v, note) VALUES ({tenant}, {}, 1, 'new')",
                     self.next_id
-                )
+                ))
             }
-            (Mix::Mixed, _) => format!(
-                "UPDATE loadgen_items SET v = v + 1 WHERE tenant_id = {tenant} AND id = {id}"
-            ),
+            (Mix::Mixed, _) => Body::One(update()),
+            (Mix::Txn, _) => Body::Transaction(vec![
+                format!("SELECT v FROM loadgen_items WHERE tenant_id = {tenant} AND id = {id}"),
+                update(),
+            ]),
+        };
+        Op { tenant, body }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generator(mix: Mix) -> Generator {
+        Generator::new(Arc::new(Picker::new(50, 1.0, None)), mix, 5, 0)
+    }
+
+    fn statements(op: &Op) -> Vec<&str> {
+        match &op.body {
+            Body::One(s) => vec![s.as_str()],
+            Body::Transaction(v) => v.iter().map(String::as_str).collect(),
         }
+    }
+
+    #[test]
+    fn every_statement_names_its_operations_tenant() {
+        for mix in [Mix::Point, Mix::Mixed, Mix::Txn] {
+            let mut g = generator(mix);
+            for _ in 0..500 {
+                let op = g.next(Duration::ZERO);
+                assert!((1..=50).contains(&op.tenant));
+                let key = format!("tenant_id = {}", op.tenant);
+                let values = format!("VALUES ({},", op.tenant);
+                for s in statements(&op) {
+                    assert!(s.contains(&key) || s.contains(&values), "{s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn txn_mix_reads_then_updates_one_row_inside_a_transaction() {
+        let op = generator(Mix::Txn).next(Duration::ZERO);
+        let Body::Transaction(stmts) = &op.body else {
+            panic!("not a transaction: {op:?}");
+        };
+        assert_eq!(stmts.len(), 2);
+        assert!(stmts[0].starts_with("SELECT"));
+        assert!(stmts[1].starts_with("UPDATE"));
+    }
+
+    #[test]
+    fn point_mix_sends_single_point_selects() {
+        let mut g = generator(Mix::Point);
+        for _ in 0..100 {
+            assert!(
+                matches!(g.next(Duration::ZERO).body, Body::One(s) if s.starts_with("SELECT v, note"))
+            );
+        }
+    }
+
+    #[test]
+    fn each_connection_replays_its_own_sequence() {
+        let run = |worker: u64| -> Vec<Op> {
+            let mut g = Generator::new(Arc::new(Picker::new(50, 1.0, None)), Mix::Mixed, 5, worker);
+            (0..20).map(|_| g.next(Duration::ZERO)).collect()
+        };
+        assert_eq!(run(0), run(0));
+        assert_ne!(run(0), run(1));
     }
 }
