@@ -17,13 +17,15 @@ pub fn names_for_collation(id: u8) -> &'static str {
     }
 }
 
-/// Character sets accepted in `SET NAMES` (MariaDB 10.11's list, minus the ones no client uses as a connection
-/// character set: ucs2, utf16, utf16le, utf32 are refused by the server for SET NAMES too).
+/// Character sets accepted in `SET NAMES`: MariaDB 10.11's list minus the ones no client uses as a connection
+/// character set (ucs2, utf16, utf16le, utf32: the server refuses them too) and minus big5, cp932, gbk and sjis,
+/// whose multi-byte characters can end in a `\` or quote byte. Under those, the server would read string
+/// boundaries where the router does not, and a statement routed to one tenant could reach others.
 const KNOWN: &[&str] = &[
-    "armscii8", "ascii", "big5", "binary", "cp1250", "cp1251", "cp1256", "cp1257", "cp850",
-    "cp852", "cp866", "cp932", "dec8", "eucjpms", "euckr", "gb2312", "gbk", "geostd8", "greek",
-    "hebrew", "hp8", "keybcs2", "koi8r", "koi8u", "latin1", "latin2", "latin5", "latin7", "macce",
-    "macroman", "sjis", "swe7", "tis620", "ujis", "utf8", "utf8mb3", "utf8mb4",
+    "armscii8", "ascii", "binary", "cp1250", "cp1251", "cp1256", "cp1257", "cp850", "cp852",
+    "cp866", "dec8", "eucjpms", "euckr", "gb2312", "geostd8", "greek", "hebrew", "hp8", "keybcs2",
+    "koi8r", "koi8u", "latin1", "latin2", "latin5", "latin7", "macce", "macroman", "swe7",
+    "tis620", "ujis", "utf8", "utf8mb3", "utf8mb4",
 ];
 
 /// True when `charset` (any case) can be used with `SET NAMES`.
@@ -61,6 +63,9 @@ mod tests {
         assert!(is_known_charset("UTF8MB4"));
         assert!(is_known_charset("latin1"));
         assert!(!is_known_charset("klingon"));
+        for unsafe_for_routing in ["gbk", "big5", "sjis", "cp932"] {
+            assert!(!is_known_charset(unsafe_for_routing));
+        }
         assert!(!is_identifier("x; DROP TABLE t"));
         assert!(is_identifier("utf8mb4_bin"));
     }

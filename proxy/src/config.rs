@@ -15,7 +15,12 @@ impl Defaults {
     const LISTEN: &'static str = "127.0.0.1:15306";
     /// MariaDB-style version: the `5.5.5-` prefix tells old MySQL clients they face a MariaDB server.
     const SERVER_VERSION: &'static str = "5.5.5-10.11.6-MariaDB-shardgate";
-    const MAX_ALLOWED_PACKET: usize = 64 << 20;
+    /// MariaDB's own default: a larger client packet would pass the proxy and be refused by the backend.
+    const MAX_ALLOWED_PACKET: usize = 16 << 20;
+    /// MySQL's net_write_timeout.
+    const CLIENT_WRITE_TIMEOUT_MS: u64 = 60_000;
+    /// MySQL's connect_timeout.
+    const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
     const POOL_MAX_SIZE: usize = 16;
     const ACQUIRE_TIMEOUT_MS: u64 = 5_000;
     const CONNECT_TIMEOUT_MS: u64 = 3_000;
@@ -35,6 +40,13 @@ pub struct Config {
     /// Largest client packet accepted, in bytes (like MySQL's max_allowed_packet).
     #[serde(default = "default_max_allowed_packet")]
     pub max_allowed_packet: usize,
+    /// Longest a write of reply bytes to a client may block; past it the client is disconnected, so a client that
+    /// stops reading cannot hold a backend connection.
+    #[serde(default = "default_client_write_timeout_ms")]
+    pub client_write_timeout_ms: u64,
+    /// Longest the connection phase (greeting to OK) may take.
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
     /// Auth plugin offered in the handshake: mysql_native_password or caching_sha2_password.
     #[serde(default = "default_auth_plugin")]
     pub auth_plugin: String,
@@ -124,6 +136,12 @@ fn default_server_version() -> String {
 fn default_max_allowed_packet() -> usize {
     Defaults::MAX_ALLOWED_PACKET
 }
+fn default_client_write_timeout_ms() -> u64 {
+    Defaults::CLIENT_WRITE_TIMEOUT_MS
+}
+fn default_handshake_timeout_ms() -> u64 {
+    Defaults::HANDSHAKE_TIMEOUT_MS
+}
 fn default_auth_plugin() -> String {
     shardgate_wire::auth::MYSQL_NATIVE_PASSWORD.to_string()
 }
@@ -161,6 +179,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// See `client_write_timeout_ms`.
+    pub fn client_write_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_write_timeout_ms)
+    }
+
+    /// See `handshake_timeout_ms`.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
     /// Worker threads to run: `workers`, or one per CPU when it is 0.
     pub fn worker_count(&self) -> usize {
         match self.workers {
@@ -243,7 +271,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:15306");
         assert_eq!(c.pool.max_size, 16);
-        assert_eq!(c.max_allowed_packet, 64 << 20);
+        assert_eq!(c.max_allowed_packet, 16 << 20);
+        assert_eq!(c.client_write_timeout_ms, 60_000);
         assert!(c.validate().is_empty());
     }
 

@@ -17,6 +17,7 @@ mod bad_topology;
 mod commands;
 mod differential;
 mod harness_selftest;
+mod isolation;
 mod mariadb_cli;
 mod routing;
 mod sessions;

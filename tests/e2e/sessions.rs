@@ -181,7 +181,8 @@ async fn show_databases_with_a_pattern_never_lists_shard_databases() {
         for sql in [
             "SHOW DATABASES LIKE 'app%'",
             "SHOW DATABASES LIKE '%'",
-            "SHOW DATABASES WHERE `Database` <> ''",
+            "/* a comment first */ SHOW DATABASES",
+            "show schemas like 'a%' -- trailing comment",
         ] {
             let (_, rows) = select(&mut conn, sql).await;
             let listed: Vec<String> = rows
@@ -202,6 +203,19 @@ async fn show_databases_with_a_pattern_never_lists_shard_databases() {
                 "`{sql}` must list the keyspace: {listed:?}"
             );
         }
+        // Anything past the pattern would be pasted into a statement the backend runs: refused, not evaluated.
+        for sql in [
+            "SHOW DATABASES WHERE `Database` <> ''",
+            "SHOW DATABASES LIKE 'x' INTO OUTFILE '/tmp/shardgate-show-databases'",
+            "SHOW DATABASES LIKE 'x' INTO @v",
+        ] {
+            let message =
+                expect::server_error(conn.query_drop(sql).await, codes::NOT_SUPPORTED_YET, sql);
+            assert!(!message.is_empty(), "{sql}");
+        }
+        assert!(!std::path::Path::new("/tmp/shardgate-show-databases").exists());
+        let (_, rows) = select(&mut conn, "SHOW DATABASES").await;
+        assert_eq!(rows.len(), 2, "the session stays usable");
     })
     .await;
 }

@@ -131,8 +131,12 @@ fn word_end(b: &[u8], mut i: usize) -> usize {
 
 fn strip_scope(word: &str) -> &str {
     for scope in ["session.", "global.", "local."] {
-        if word.len() > scope.len() && word[..scope.len()].eq_ignore_ascii_case(scope) {
-            return &word[scope.len()..];
+        if word.len() > scope.len()
+            && word
+                .get(..scope.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(scope))
+        {
+            return word.get(scope.len()..).unwrap_or(word);
         }
     }
     word
@@ -248,6 +252,13 @@ mod tests {
         assert!(sub("SELECT 1 /* DATABASE() */ -- @@socket\n").is_none());
         assert!(sub("SELECT mydb.database()").is_none());
         assert!(sub("SELECT 'it''s', 'a\\'b' # DATABASE()").is_none());
+    }
+
+    #[test]
+    fn non_ascii_variable_names_do_not_panic() {
+        assert!(sub("SELECT @@loca中x").is_none());
+        assert!(sub("SELECT @@local.x中, @@中").is_none());
+        assert!(sub("SELECT @@session.sock中et").is_none());
     }
 
     #[test]

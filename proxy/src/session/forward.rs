@@ -20,8 +20,9 @@ use crate::routing::Routing;
 enum Reply {
     /// The backend connection is idle and can go back to the pool.
     Clean,
-    /// More bytes followed the reply: the connection is out of step and must be closed.
-    TrailingBytes,
+    /// The client has its whole reply, but the connection must be closed: more bytes followed the reply (it is
+    /// out of step), or the server reported a network error (08S01) and is closing it.
+    Unusable,
 }
 
 /// How forwarding one reply failed.
@@ -79,9 +80,8 @@ impl Session {
                     conn.release();
                     return Ok(());
                 }
-                Ok(Reply::TrailingBytes) => {
-                    // The client has its whole reply; the connection holds bytes nobody asked for. Close it.
-                    warn!(conn = self.conn_id, shard = %routing.describe(shard), "backend sent bytes after a reply; connection closed");
+                Ok(Reply::Unusable) => {
+                    warn!(conn = self.conn_id, shard = %routing.describe(shard), "backend connection unusable after a reply; closed");
                     return Ok(());
                 }
                 Err(ForwardError::Client(e)) => return Err(e),
@@ -93,6 +93,8 @@ impl Session {
                     drop(conn);
                     if !sent && reused && idempotent && attempts == 1 {
                         debug!(conn = self.conn_id, shard = %routing.describe(shard), %error, "stale backend connection; retrying");
+                        // Packets translated but never flushed must not be sent twice.
+                        self.client.write_buf().clear();
                         continue;
                     }
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), %error, "backend failed during a statement");
@@ -186,13 +188,15 @@ impl Session {
         conn.stream
             .flush()
             .await
-            .map_err(|e| backend(e, false, 1))?;
+            .map_err(|e| backend(e, false, self.reply_seq))?;
 
         let translate = !self.deprecate_eof();
         let mut tracker = ResponseTracker::new(kind, true);
         let mut shift = 0u8;
-        let mut next_seq = 1u8;
+        let mut next_seq = self.reply_seq;
         let mut sent = false;
+        let mut server_closing = false;
+        let write_timeout = self.shared.config.client_write_timeout();
         loop {
             let rbuf = conn.stream.read_buf();
             let mut consumed = 0;
@@ -206,6 +210,8 @@ impl Session {
                     PacketRole::Ok { status, .. } | PacketRole::RowsEnd { status, .. } => {
                         self.note_status(status)
                     }
+                    // A network-class error (packet too large, timeout): the server closes the connection next.
+                    PacketRole::Err => server_closing = body.get(3..9) == Some(b"#08S01"),
                     _ => {}
                 }
                 if translate {
@@ -219,18 +225,28 @@ impl Session {
                 }
             }
             if consumed > 0 {
+                // A client that stops reading must not hold a backend connection forever.
                 let write = if translate {
-                    self.client.flush().await
+                    tokio::time::timeout(write_timeout, self.client.flush()).await
                 } else {
-                    self.client.write_raw(&rbuf[..consumed]).await
+                    tokio::time::timeout(write_timeout, self.client.write_raw(&rbuf[..consumed]))
+                        .await
                 };
-                write.map_err(ForwardError::Client)?;
+                let timed_out = || {
+                    WireError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "client write timed out",
+                    ))
+                };
+                write
+                    .map_err(|_| ForwardError::Client(timed_out()))?
+                    .map_err(ForwardError::Client)?;
                 sent = true;
                 conn.stream.read_buf().advance(consumed);
             }
             if done {
-                if !conn.stream.read_buf().is_empty() {
-                    return Ok(Reply::TrailingBytes);
+                if server_closing || !conn.stream.read_buf().is_empty() {
+                    return Ok(Reply::Unusable);
                 }
                 return Ok(Reply::Clean);
             }

@@ -5,6 +5,7 @@
 //! the duration of one statement, and drives that backend round trip itself, with no channel hop.
 
 mod forward;
+mod guard;
 mod login;
 mod query;
 
@@ -40,6 +41,9 @@ pub struct Session {
     status: u16,
     /// Reusable buffers for statement analysis, so a cached statement shape allocates nothing.
     scratch: Scratch,
+    /// Sequence id of the first packet of the proxy's reply to the current command: 1, unless the command was
+    /// split into 16 MiB parts.
+    reply_seq: u8,
 }
 
 impl Session {
@@ -55,10 +59,15 @@ impl Session {
             debug!(conn = conn_id, error = %e, "set_nodelay failed");
         }
         let mut client = PacketStream::with_capacity(tcp, SMALL_BUFFER);
-        let login = match login::handshake(&shared, &mut client, peer, conn_id).await {
-            Ok(Some(l)) => l,
-            Ok(None) => return,
-            Err(e) => {
+        let phase = login::handshake(&shared, &mut client, peer, conn_id);
+        let login = match tokio::time::timeout(shared.config.handshake_timeout(), phase).await {
+            Ok(Ok(Some(l))) => l,
+            Ok(Ok(None)) => return,
+            Err(_) => {
+                debug!(conn = conn_id, %peer, "handshake timed out");
+                return;
+            }
+            Ok(Err(e)) => {
                 debug!(conn = conn_id, %peer, error = %e, "handshake failed");
                 return;
             }
@@ -74,6 +83,7 @@ impl Session {
             login_names: login.names.to_string(),
             status: SERVER_STATUS_AUTOCOMMIT,
             scratch: Scratch::default(),
+            reply_seq: 1,
         };
         debug!(conn = conn_id, %peer, user = %session.user, "client logged in");
         match session.command_loop().await {
@@ -102,8 +112,11 @@ impl Session {
             let Some(&command) = packet.payload.first() else {
                 return Err(WireError::ShortPacket { what: "command" });
             };
+            self.reply_seq = packet.seq.wrapping_add(1);
             match command {
                 COM_QUIT => return Ok(()),
+                // The protocol has no reply to these; answering would desynchronise the client.
+                COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => {}
                 COM_QUERY => self.on_query(&packet.payload).await?,
                 COM_PING => self.send_ok(0, 0).await?,
                 COM_INIT_DB => {
@@ -138,13 +151,19 @@ impl Session {
             warnings: 0,
             info: String::new(),
         };
-        ok.put(self.client.write_buf(), 1);
+        ok.put(self.client.write_buf(), self.reply_seq);
         self.client.flush().await
     }
 
     async fn send_error(&mut self, e: &MysqlError) -> Result<(), WireError> {
         debug!(conn = self.conn_id, code = e.code, message = %e.message, "error to client");
-        put_err(self.client.write_buf(), 1, e.code, &e.state, &e.message);
+        put_err(
+            self.client.write_buf(),
+            self.reply_seq,
+            e.code,
+            &e.state,
+            &e.message,
+        );
         self.client.flush().await
     }
 

@@ -3,12 +3,12 @@
 use std::borrow::Cow;
 
 use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute};
-use shardgate_sql::{Route, SqlError, StatementKind, TenantKey};
+use shardgate_sql::{LiteralKind, Route, Slot, SqlError, StatementKind, TenantKey};
 use shardgate_topology::{ShardId, TenantRef};
 use shardgate_wire::WireError;
 use tracing::debug;
 
-use super::Session;
+use super::{Session, guard};
 use crate::charset::{is_identifier, is_known_charset};
 use crate::mysql_error::*;
 use crate::routing::{Routing, TopologySchema};
@@ -36,6 +36,11 @@ impl Session {
             }
             Err(e) => return self.send_error(&MysqlError::from(&e)).await,
         };
+        if let Some(reason) = guard::shared_connection_violation(self.scratch.fingerprint()) {
+            return self
+                .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, reason))
+                .await;
+        }
         match (&analysis.kind, &analysis.route) {
             (_, Route::Tenant { .. }) if analysis.tables.iter().any(|t| t.schema.is_some()) => {
                 let msg = "schema-qualified table names are not supported yet: select the keyspace as the default \
@@ -80,26 +85,28 @@ impl Session {
                 let db = db.clone();
                 self.use_database(&db).await
             }
+            (StatementKind::Ddl { .. }, _)
+                if guard::ddl_names_another_schema(self.scratch.fingerprint()) =>
+            {
+                let msg = "DDL naming a schema (db.table) is not supported: it would run outside the shards' \
+                           databases; name tables without a qualifier";
+                self.send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                    .await
+            }
             (StatementKind::Ddl { .. }, _) => self.fan_out_ddl(&routing, payload).await,
             (StatementKind::Select, Route::AnyShard)
                 if analysis.calls_database || text.contains("@@") =>
             {
                 self.run_tableless_select(&routing, &text, payload).await
             }
-            (StatementKind::Show, _) if show_databases_filter(&text).is_some() => {
-                // A shard would list every shard schema on its server: list the keyspace instead, and let the
-                // backend evaluate any LIKE or WHERE filter over that list (information_schema first, as MariaDB
-                // orders it).
-                let filter = show_databases_filter(&text).unwrap_or_default();
-                let sql = format!(
-                    "SELECT `Database` FROM (SELECT 'information_schema' AS `Database` UNION ALL SELECT {}) \
-                     AS shardgate_databases {filter} ORDER BY `Database` <> 'information_schema', `Database`",
-                    quote_string(routing.topology.keyspace())
-                );
-                let mut packet = Vec::with_capacity(sql.len() + 1);
-                packet.push(payload[0]);
-                packet.extend_from_slice(sql.as_bytes());
-                self.run_on_shard(&routing, ShardId(0), &packet, true).await
+            (StatementKind::Show, _) if is_show_databases(self.scratch.fingerprint()) => {
+                self.show_databases(&routing, &text, payload[0]).await
+            }
+            (StatementKind::Show, _) if !guard::show_is_allowed(self.scratch.fingerprint()) => {
+                let msg = "this SHOW statement is not supported: it would describe a backend server, not the \
+                           keyspace";
+                self.send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                    .await
             }
             (StatementKind::Select | StatementKind::Show, Route::AnyShard) => {
                 // No sharded table: every shard gives the same answer, so the first one serves it.
@@ -178,6 +185,44 @@ impl Session {
         }
     }
 
+    /// `SHOW DATABASES [LIKE 'p']`: a shard would list every schema on its server, so the keyspace list is built
+    /// here and the backend only evaluates the pattern, which is the statement's own string literal.
+    async fn show_databases(
+        &mut self,
+        routing: &Routing,
+        text: &str,
+        command: u8,
+    ) -> Result<(), WireError> {
+        let pattern = match self.scratch.slots() {
+            [] => None,
+            [
+                Slot::Literal {
+                    kind: LiteralKind::Str,
+                    span,
+                },
+            ] => text.get(span.clone()),
+            _ => {
+                let msg = "SHOW DATABASES LIKE takes one quoted pattern";
+                return self
+                    .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                    .await;
+            }
+        };
+        let filter = pattern
+            .map(|p| format!("WHERE `Database` LIKE {p}"))
+            .unwrap_or_default();
+        // information_schema first, as MariaDB orders it.
+        let sql = format!(
+            "SELECT `Database` FROM (SELECT 'information_schema' AS `Database` UNION ALL SELECT {}) \
+             AS shardgate_databases {filter} ORDER BY `Database` <> 'information_schema', `Database`",
+            quote_string(routing.topology.keyspace())
+        );
+        let mut packet = Vec::with_capacity(sql.len() + 1);
+        packet.push(command);
+        packet.extend_from_slice(sql.as_bytes());
+        self.run_on_shard(routing, ShardId(0), &packet, true).await
+    }
+
     /// Runs a DDL statement on every shard, one after another, and reports the shards where it failed.
     async fn fan_out_ddl(&mut self, routing: &Routing, payload: &[u8]) -> Result<(), WireError> {
         let Ok(sql) = std::str::from_utf8(&payload[1..]) else {
@@ -211,30 +256,19 @@ impl Session {
     }
 }
 
-/// For `SHOW DATABASES|SCHEMAS [LIKE 'p' | WHERE cond]`: the WHERE clause to apply to the keyspace list
-/// (empty when unfiltered). `None` for any other statement.
-fn show_databases_filter(text: &str) -> Option<String> {
-    let rest = strip_word(text.trim_start(), "show")?;
-    let rest = strip_word(rest, "databases").or_else(|| strip_word(rest, "schemas"))?;
-    let rest = rest.trim().trim_end_matches(';').trim_end();
-    if rest.is_empty() {
-        return Some(String::new());
+/// `SHOW DATABASES` or `SHOW SCHEMAS`, with or without `LIKE 'pattern'` (from the fingerprint: literal and
+/// comments stripped, so nothing can hide after the pattern).
+fn is_show_databases(fingerprint: &str) -> bool {
+    let words: Vec<&str> = fingerprint.split_ascii_whitespace().collect();
+    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
+    match words.as_slice() {
+        [show, dbs, rest @ ..]
+            if is(show, "SHOW") && (is(dbs, "DATABASES") || is(dbs, "SCHEMAS")) =>
+        {
+            matches!(rest, [] | [_, "?"] if rest.is_empty() || is(rest[0], "LIKE"))
+        }
+        _ => false,
     }
-    if let Some(pattern) = strip_word(rest, "like") {
-        return Some(format!("WHERE `Database` LIKE {pattern}"));
-    }
-    strip_word(rest, "where").map(|cond| format!("WHERE {cond}"))
-}
-
-/// `text` without its leading keyword `word` (any case) and the blanks after it.
-fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
-    let head = text.get(..word.len())?;
-    let tail = &text[word.len()..];
-    let boundary = tail
-        .chars()
-        .next()
-        .is_none_or(|c| c.is_whitespace() || c == ';' || c == '\'');
-    (head.eq_ignore_ascii_case(word) && boundary).then(|| tail.trim_start())
 }
 
 fn describe(kind: &StatementKind) -> String {

@@ -1,0 +1,260 @@
+//! Statements that must not run on a shared backend connection.
+//!
+//! A backend connection serves many client sessions one statement at a time. Anything that leaves state on it
+//! (user variables, temporary tables, named locks) or reads state an earlier statement left there
+//! (`LAST_INSERT_ID()`, `FOUND_ROWS()`, `ROW_COUNT()`) would hand one session's data to another, possibly another
+//! tenant's. Until sessions can pin a connection, such statements are refused. The checks read the statement's
+//! fingerprint: literals are already `?` and comments are gone, so nothing inside a string can trip them.
+//!
+//! The SHOW allow-list lives here too: SHOW statements run on the first shard's server, and most SHOW kinds
+//! describe the whole server (its processes, its other schemas, its logs) rather than the keyspace.
+
+/// Functions that read or create per-connection state. `LAST_INSERT_ID(expr)` is allowed: it sets the value the
+/// same statement's OK packet reports, and nothing later reads it back.
+const STATEFUL_FUNCTIONS: &[&str] = &[
+    "FOUND_ROWS",
+    "ROW_COUNT",
+    "GET_LOCK",
+    "RELEASE_LOCK",
+    "RELEASE_ALL_LOCKS",
+    "IS_FREE_LOCK",
+    "IS_USED_LOCK",
+    "LOAD_FILE",
+];
+
+/// Why `fingerprint` cannot run on a shared backend connection, or `None` when it can.
+pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
+    let b = fingerprint.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'`' => i = skip_backticks(b, i),
+            b'@' if b.get(i + 1) == Some(&b'@') => i = word_end(b, i + 2),
+            b'@' => {
+                return Some(
+                    "user variables (@name) are not supported: they would live on a backend connection other \
+                     sessions share"
+                        .to_string(),
+                );
+            }
+            c if is_word_byte(c) && (i == 0 || !is_word_byte(b[i - 1])) => {
+                let end = word_end(b, i);
+                let word = &fingerprint[i..end];
+                let call = next_non_blank(b, end) == Some(b'(');
+                if call
+                    && STATEFUL_FUNCTIONS
+                        .iter()
+                        .any(|f| f.eq_ignore_ascii_case(word))
+                {
+                    return Some(format!(
+                        "{word}() is not supported: it reads or keeps state on a backend connection other sessions \
+                         share"
+                    ));
+                }
+                if call && word.eq_ignore_ascii_case("LAST_INSERT_ID") && is_empty_call(b, end) {
+                    return Some(
+                        "LAST_INSERT_ID() without an argument is not supported yet: the backend connection's value \
+                         belongs to whichever session used it last"
+                            .to_string(),
+                    );
+                }
+                if word.eq_ignore_ascii_case("TEMPORARY") {
+                    return Some(
+                        "temporary tables are not supported: they would stay on a backend connection other \
+                         sessions share"
+                            .to_string(),
+                    );
+                }
+                if word.eq_ignore_ascii_case("OUTFILE") || word.eq_ignore_ascii_case("DUMPFILE") {
+                    return Some(
+                        "SELECT ... INTO OUTFILE/DUMPFILE would write files on a backend server"
+                            .to_string(),
+                    );
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// True when the fingerprint of a DDL statement names a table in another schema (`db.table`), which would run
+/// outside the shard's database.
+pub fn ddl_names_another_schema(fingerprint: &str) -> bool {
+    let b = fingerprint.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'`' => {
+                let end = skip_backticks(b, i);
+                if b.get(end) == Some(&b'.') {
+                    return true;
+                }
+                i = end;
+            }
+            b'.' if i > 0 && (is_word_byte(b[i - 1]) || b[i - 1] == b'`') => return true,
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// SHOW kinds that describe the keyspace's schema (the same on every shard) and nothing else of the server.
+pub fn show_is_allowed(fingerprint: &str) -> bool {
+    let mut words = fingerprint
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase);
+    match words.next().as_deref() {
+        Some("DESCRIBE" | "DESC") => return true,
+        Some("SHOW") => {}
+        _ => return false,
+    }
+    let mut kind = words.next();
+    while matches!(
+        kind.as_deref(),
+        Some("FULL" | "EXTENDED" | "SESSION" | "LOCAL")
+    ) {
+        kind = words.next();
+    }
+    match kind.as_deref() {
+        Some(
+            "TABLES" | "COLUMNS" | "FIELDS" | "INDEX" | "INDEXES" | "KEYS" | "VARIABLES"
+            | "COLLATION",
+        ) => true,
+        Some("CHARSET" | "ENGINES") => true,
+        Some("CHARACTER") => words.next().as_deref() == Some("SET"),
+        Some("TABLE") => words.next().as_deref() == Some("STATUS"),
+        Some("CREATE") => matches!(words.next().as_deref(), Some("TABLE" | "VIEW")),
+        _ => false,
+    }
+}
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
+fn word_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_word_byte(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn skip_backticks(b: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < b.len() {
+        if b[i] == b'`' {
+            if b.get(i + 1) == Some(&b'`') {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+fn next_non_blank(b: &[u8], mut i: usize) -> Option<u8> {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    b.get(i).copied()
+}
+
+/// After a function name at `end`: `(` and `)` with only blanks between.
+fn is_empty_call(b: &[u8], end: usize) -> bool {
+    let mut i = end;
+    while b
+        .get(i)
+        .is_some_and(|c| c.is_ascii_whitespace() || *c == b'(')
+    {
+        i += 1;
+    }
+    b.get(i) == Some(&b')')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_variables_are_refused_but_system_variables_and_quoted_names_are_not() {
+        assert!(shared_connection_violation("SELECT @v := ?").is_some());
+        assert!(
+            shared_connection_violation("SELECT c FROM t WHERE tenant_id = ? INTO @x").is_some()
+        );
+        assert!(shared_connection_violation("SELECT @@version_comment LIMIT ?").is_none());
+        assert!(shared_connection_violation("SELECT @@session.sql_mode").is_none());
+        assert!(shared_connection_violation("SELECT `a@b` FROM t WHERE tenant_id = ?").is_none());
+    }
+
+    #[test]
+    fn functions_that_read_or_keep_connection_state_are_refused() {
+        for fp in [
+            "SELECT LAST_INSERT_ID( )",
+            "SELECT last_insert_id()",
+            "SELECT FOUND_ROWS()",
+            "SELECT row_count ( )",
+            "SELECT GET_LOCK(?, ?)",
+            "SELECT RELEASE_ALL_LOCKS()",
+            "SELECT LOAD_FILE(?)",
+        ] {
+            assert!(shared_connection_violation(fp).is_some(), "{fp}");
+        }
+        assert!(
+            shared_connection_violation(
+                "UPDATE seq SET id = LAST_INSERT_ID(id + ?) WHERE tenant_id = ?"
+            )
+            .is_none()
+        );
+        assert!(
+            shared_connection_violation("SELECT found_rows FROM t WHERE tenant_id = ?").is_none()
+        );
+    }
+
+    #[test]
+    fn temporary_tables_and_server_files_are_refused() {
+        assert!(shared_connection_violation("CREATE TEMPORARY TABLE t (a int)").is_some());
+        assert!(shared_connection_violation("SELECT ? INTO OUTFILE ?").is_some());
+        assert!(shared_connection_violation("CREATE TABLE t (a int)").is_none());
+    }
+
+    #[test]
+    fn ddl_on_another_schema_is_detected_in_every_name() {
+        assert!(ddl_names_another_schema("DROP TABLE a, mysql.b"));
+        assert!(ddl_names_another_schema(
+            "CREATE TABLE `mysql`.`evil` (a int)"
+        ));
+        assert!(ddl_names_another_schema("RENAME TABLE a TO other.a"));
+        assert!(!ddl_names_another_schema(
+            "CREATE TABLE t (a DECIMAL(?,?) DEFAULT ?)"
+        ));
+        assert!(!ddl_names_another_schema("CREATE TABLE `a.b` (x int)"));
+    }
+
+    #[test]
+    fn only_schema_describing_show_kinds_are_allowed() {
+        for fp in [
+            "SHOW TABLES",
+            "show full tables",
+            "SHOW COLUMNS FROM t",
+            "SHOW CREATE TABLE t",
+            "DESCRIBE t",
+        ] {
+            assert!(show_is_allowed(fp), "{fp}");
+        }
+        for fp in [
+            "SHOW FULL PROCESSLIST",
+            "SHOW ENGINE INNODB STATUS",
+            "SHOW BINLOG EVENTS",
+            "SHOW GRANTS",
+        ] {
+            assert!(!show_is_allowed(fp), "{fp}");
+        }
+        assert!(show_is_allowed("SHOW TABLE STATUS"));
+        assert!(!show_is_allowed("SHOW WARNINGS"));
+    }
+}
