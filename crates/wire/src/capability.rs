@@ -25,14 +25,14 @@ pub const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
 
 /// What shardgate offers its clients. Deliberately absent: SSL (until TLS lands), COMPRESS, LOCAL_FILES
 /// (LOAD DATA LOCAL), SESSION_TRACK (backend OK packets are forwarded as bytes and must parse the same for every
-/// client), MULTI_STATEMENTS (statements are routed one at a time).
+/// client), MULTI_STATEMENTS (statements are routed one at a time), IGNORE_SPACE (it changes how the server parses
+/// function names, and backend connections are shared by clients that did not ask for it).
 pub const PROXY_SERVER_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_FOUND_ROWS
     | CLIENT_LONG_FLAG
     | CLIENT_CONNECT_WITH_DB
     | CLIENT_NO_SCHEMA
     | CLIENT_ODBC
-    | CLIENT_IGNORE_SPACE
     | CLIENT_PROTOCOL_41
     | CLIENT_INTERACTIVE
     | CLIENT_TRANSACTIONS
