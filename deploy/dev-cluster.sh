@@ -198,27 +198,6 @@ cmd_up() {
     echo "  mariadb -h127.0.0.1 -P$MYSQL_PORT -uapp -papp $KEYSPACE"
 }
 
-# Stops the processes named in "pid:name" arguments: SIGTERM to all at once, then SIGKILL after the deadline.
-stop_all() {
-    local entry pid name deadline=$((SECONDS + STOP_DEADLINE_S))
-    for entry in "$@"; do
-        log "stopping ${entry#*:} (pid ${entry%%:*})"
-        kill -TERM "${entry%%:*}" 2>/dev/null || true
-    done
-    for entry in "$@"; do
-        pid="${entry%%:*}"
-        name="${entry#*:}"
-        while kill -0 "$pid" 2>/dev/null; do
-            if [ "$SECONDS" -ge "$deadline" ]; then
-                log "$name did not stop within ${STOP_DEADLINE_S}s; killing it"
-                kill -KILL "$pid" 2>/dev/null || true
-                break
-            fi
-            sleep 0.2
-        done
-    done
-}
-
 cmd_down() {
     local pid i dir backends=()
     # The proxy first, so that it does not see its backends vanish under live sessions.

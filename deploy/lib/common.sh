@@ -57,3 +57,25 @@ pid_is_ours() {
 port_accepts() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+
+# Stops the processes named in "pid:name" arguments: SIGTERM to all at once, then SIGKILL after STOP_DEADLINE_S
+# seconds (default 30).
+stop_all() {
+    local entry pid name deadline=$((SECONDS + ${STOP_DEADLINE_S:-30}))
+    for entry in "$@"; do
+        log "stopping ${entry#*:} (pid ${entry%%:*})"
+        kill -TERM "${entry%%:*}" 2>/dev/null || true
+    done
+    for entry in "$@"; do
+        pid="${entry%%:*}"
+        name="${entry#*:}"
+        while kill -0 "$pid" 2>/dev/null; do
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                log "$name did not stop within ${STOP_DEADLINE_S:-30}s; killing it"
+                kill -KILL "$pid" 2>/dev/null || true
+                break
+            fi
+            sleep 0.2
+        done
+    done
+}

@@ -8,6 +8,14 @@ use crate::harness::raw::RawConn;
 use crate::harness::schema::{ORDERS_DDL, insert_order};
 use crate::harness::{Cluster, bounded};
 
+/// A 4-shard cluster with `orders` in every shard, and a client connected through the proxy.
+async fn cluster_with_orders() -> (Cluster, mysql_async::Conn) {
+    let cluster = Cluster::start(1, 4).await;
+    cluster.ddl_on_every_shard(ORDERS_DDL).await;
+    let conn = cluster.proxy_conn().await;
+    (cluster, conn)
+}
+
 /// Asserts that every statement in `sqls` is refused with 1235 and that the connection still answers.
 async fn assert_refused(conn: &mut mysql_async::Conn, sqls: &[&str]) {
     for sql in sqls {
@@ -23,9 +31,7 @@ async fn assert_refused(conn: &mut mysql_async::Conn, sqls: &[&str]) {
 #[tokio::test]
 async fn statements_that_keep_or_read_connection_state_are_refused() {
     bounded(async {
-        let cluster = Cluster::start(1, 4).await;
-        cluster.ddl_on_every_shard(ORDERS_DDL).await;
-        let mut conn = cluster.proxy_conn().await;
+        let (_cluster, mut conn) = cluster_with_orders().await;
         conn.query_drop(insert_order(1, 5, "mine")).await.expect("insert");
         assert_refused(
             &mut conn,
@@ -55,9 +61,7 @@ async fn statements_that_keep_or_read_connection_state_are_refused() {
 #[tokio::test]
 async fn ddl_cannot_reach_a_schema_outside_the_shards() {
     bounded(async {
-        let cluster = Cluster::start(1, 4).await;
-        cluster.ddl_on_every_shard(ORDERS_DDL).await;
-        let mut conn = cluster.proxy_conn().await;
+        let (cluster, mut conn) = cluster_with_orders().await;
         assert_refused(
             &mut conn,
             &[
@@ -84,9 +88,7 @@ async fn ddl_cannot_reach_a_schema_outside_the_shards() {
 #[tokio::test]
 async fn show_statements_about_the_server_are_refused() {
     bounded(async {
-        let cluster = Cluster::start(1, 4).await;
-        cluster.ddl_on_every_shard(ORDERS_DDL).await;
-        let mut conn = cluster.proxy_conn().await;
+        let (_cluster, mut conn) = cluster_with_orders().await;
         assert_refused(
             &mut conn,
             &[
