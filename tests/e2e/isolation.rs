@@ -124,6 +124,14 @@ async fn multi_byte_charsets_whose_characters_can_hide_a_quote_are_refused() {
         conn.query_drop("SET NAMES latin1")
             .await
             .expect("single-byte charsets stay allowed");
+        conn.query_drop("SET NAMES DEFAULT")
+            .await
+            .expect("SET NAMES DEFAULT, as MariaDB accepts it");
+        let one: Vec<u64> = conn
+            .query("SELECT 1")
+            .await
+            .expect("usable after SET NAMES DEFAULT");
+        assert_eq!(one, [1]);
     })
     .await;
 }

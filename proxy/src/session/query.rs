@@ -128,7 +128,9 @@ impl Session {
         charset: String,
         collation: Option<String>,
     ) -> Result<(), WireError> {
-        if !is_known_charset(&charset) {
+        // `SET NAMES DEFAULT` means the server's default character set: passed on as written.
+        let default = charset.eq_ignore_ascii_case("DEFAULT") && collation.is_none();
+        if !default && !is_known_charset(&charset) {
             let msg = format!("Unknown character set: '{charset}'");
             return self
                 .send_error(&MysqlError::new(ER_UNKNOWN_CHARACTER_SET, msg))
