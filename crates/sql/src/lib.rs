@@ -55,11 +55,13 @@ mod analyze;
 mod analyzer;
 mod cache;
 mod error;
+pub mod guard;
 mod lexer;
 mod literal;
 mod plan;
 mod position;
 pub mod rewrite;
+mod scan;
 mod scratch;
 mod slot_map;
 

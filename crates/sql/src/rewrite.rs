@@ -7,6 +7,8 @@
 //!
 //! Text inside strings, quoted identifiers and comments is never touched.
 
+use crate::scan::{is_word, skip_quoted};
+
 /// The values the proxy answers with.
 #[derive(Debug, Clone, Copy)]
 pub struct ProxyValues<'a> {
@@ -46,7 +48,7 @@ pub fn substitute(sql: &str, values: &ProxyValues<'_>) -> Option<String> {
                 i += 1;
             }
             b'@' if b.get(i + 1) == Some(&b'@') => {
-                let end = word_end(b, i + 2);
+                let end = dotted_word_end(b, i + 2);
                 let word = &sql[i + 2..end];
                 let name = strip_scope(word).to_ascii_lowercase();
                 if let Some((_, literal)) = values.variables.iter().find(|(n, _)| *n == name) {
@@ -65,7 +67,7 @@ pub fn substitute(sql: &str, values: &ProxyValues<'_>) -> Option<String> {
             c if is_word(c)
                 && (i == 0 || !is_word(b[i - 1]) && b[i - 1] != b'.' && b[i - 1] != b'@') =>
             {
-                let end = word_end(b, i);
+                let end = dotted_word_end(b, i);
                 let word = &sql[i..end];
                 let call_end = empty_call_end(b, end);
                 match call_end {
@@ -118,11 +120,7 @@ pub fn quote_string(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
-}
-
-fn word_end(b: &[u8], mut i: usize) -> usize {
+fn dotted_word_end(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && (is_word(b[i]) || b[i] == b'.') {
         i += 1;
     }
@@ -172,20 +170,6 @@ fn ends_item(sql: &str, at: usize) -> bool {
     ]
     .iter()
     .any(|k| k.eq_ignore_ascii_case(&word))
-}
-
-fn skip_quoted(b: &[u8], start: usize) -> usize {
-    let q = b[start];
-    let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if q != b'`' => i += 2,
-            c if c == q && b.get(i + 1) == Some(&q) => i += 2,
-            c if c == q => return i + 1,
-            _ => i += 1,
-        }
-    }
-    b.len()
 }
 
 fn skip_line(b: &[u8], start: usize) -> usize {

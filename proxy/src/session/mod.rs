@@ -5,7 +5,6 @@
 //! the duration of one statement, and drives that backend round trip itself, with no channel hop.
 
 mod forward;
-mod guard;
 mod login;
 mod query;
 

@@ -2,13 +2,14 @@
 
 use std::borrow::Cow;
 
+use shardgate_sql::guard;
 use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute};
 use shardgate_sql::{LiteralKind, Route, Slot, SqlError, StatementKind, TenantKey};
 use shardgate_topology::{ShardId, TenantRef};
 use shardgate_wire::WireError;
 use tracing::debug;
 
-use super::{Session, guard};
+use super::Session;
 use crate::charset::{is_identifier, is_known_charset};
 use crate::mysql_error::*;
 use crate::routing::{Routing, TopologySchema};

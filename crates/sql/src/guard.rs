@@ -1,5 +1,8 @@
 //! Statements that must not run on a shared backend connection.
 //!
+//! Used by the proxy after analysis; like the rest of this crate it knows nothing of connections themselves, only
+//! which SQL would depend on one.
+//!
 //! A backend connection serves many client sessions one statement at a time. Anything that leaves state on it
 //! (user variables, temporary tables, named locks) or reads state an earlier statement left there
 //! (`LAST_INSERT_ID()`, `FOUND_ROWS()`, `ROW_COUNT()`) would hand one session's data to another, possibly another
@@ -8,6 +11,8 @@
 //!
 //! The SHOW allow-list lives here too: SHOW statements run on the first shard's server, and most SHOW kinds
 //! describe the whole server (its processes, its other schemas, its logs) rather than the keyspace.
+
+use crate::scan::{is_word, skip_quoted, word_end};
 
 /// Functions that read or create per-connection state. `LAST_INSERT_ID(expr)` is allowed: it sets the value the
 /// same statement's OK packet reports, and nothing later reads it back.
@@ -28,7 +33,7 @@ pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'`' => i = skip_backticks(b, i),
+            b'`' => i = skip_quoted(b, i),
             b'@' if b.get(i + 1) == Some(&b'@') => i = word_end(b, i + 2),
             b'@' => {
                 return Some(
@@ -37,7 +42,7 @@ pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
                         .to_string(),
                 );
             }
-            c if is_word_byte(c) && (i == 0 || !is_word_byte(b[i - 1])) => {
+            c if is_word(c) && (i == 0 || !is_word(b[i - 1])) => {
                 let end = word_end(b, i);
                 let word = &fingerprint[i..end];
                 let call = next_non_blank(b, end) == Some(b'(');
@@ -87,13 +92,13 @@ pub fn ddl_names_another_schema(fingerprint: &str) -> bool {
     while i < b.len() {
         match b[i] {
             b'`' => {
-                let end = skip_backticks(b, i);
+                let end = skip_quoted(b, i);
                 if b.get(end) == Some(&b'.') {
                     return true;
                 }
                 i = end;
             }
-            b'.' if i > 0 && (is_word_byte(b[i - 1]) || b[i - 1] == b'`') => return true,
+            b'.' if i > 0 && (is_word(b[i - 1]) || b[i - 1] == b'`') => return true,
             _ => i += 1,
         }
     }
@@ -129,32 +134,6 @@ pub fn show_is_allowed(fingerprint: &str) -> bool {
         Some("CREATE") => matches!(words.next().as_deref(), Some("TABLE" | "VIEW")),
         _ => false,
     }
-}
-
-fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
-}
-
-fn word_end(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && is_word_byte(b[i]) {
-        i += 1;
-    }
-    i
-}
-
-fn skip_backticks(b: &[u8], start: usize) -> usize {
-    let mut i = start + 1;
-    while i < b.len() {
-        if b[i] == b'`' {
-            if b.get(i + 1) == Some(&b'`') {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    b.len()
 }
 
 fn next_non_blank(b: &[u8], mut i: usize) -> Option<u8> {
