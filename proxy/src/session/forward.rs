@@ -201,11 +201,18 @@ impl Session {
             let rbuf = conn.stream.read_buf();
             let mut consumed = 0;
             let mut done = false;
+            // A malformed packet ends the reply, but only after the good packets before it reach the client, so
+            // the ERR that follows carries the next sequence id the client expects.
+            let mut malformed = None;
             while let Some((h, range)) = next_packet(rbuf, consumed) {
                 let body = &rbuf[range.clone()];
-                let ev = tracker
-                    .on_packet(h, body)
-                    .map_err(|e| backend(e, sent, next_seq))?;
+                let ev = match tracker.on_packet(h, body) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        malformed = Some(e);
+                        break;
+                    }
+                };
                 match ev.role {
                     PacketRole::Ok { status, .. } | PacketRole::RowsEnd { status, .. } => {
                         self.note_status(status)
@@ -243,6 +250,9 @@ impl Session {
                     .map_err(ForwardError::Client)?;
                 sent = true;
                 conn.stream.read_buf().advance(consumed);
+            }
+            if let Some(e) = malformed {
+                return Err(backend(e, sent, next_seq));
             }
             if done {
                 if server_closing || !conn.stream.read_buf().is_empty() {
