@@ -2,7 +2,7 @@
 //! definitions, and cells as bytes (not text), so that a comparison sees every byte the client would.
 
 use super::parse::{Cursor, is_eof, parse_err};
-use super::{COM_QUERY, EXCHANGE_ALLOWANCE, RawConn, ServerError, within};
+use super::{COM_QUERY, EXCHANGE_ALLOWANCE, RawConn, Reply, ServerError, within};
 
 /// One column definition (`ColumnDefinition41`), without catalog and schema: the schema names the database the
 /// row came from, which differs between a shard and an unsharded server by design.
@@ -49,6 +49,11 @@ impl RawConn {
     /// Sends `sql` (any bytes, not necessarily UTF-8) as COM_QUERY and reads the whole reply.
     pub async fn query_detailed(&mut self, sql: &[u8]) -> DetailedReply {
         self.send_command(COM_QUERY, sql).await;
+        self.read_detailed_reply().await
+    }
+
+    /// Reads the whole reply to the command just sent: OK, ERR or a text result set.
+    pub async fn read_detailed_reply(&mut self) -> DetailedReply {
         within(EXCHANGE_ALLOWANCE, "reading a reply", async {
             let first = self.next().await;
             match first.first() {
@@ -134,5 +139,24 @@ fn parse_column(packet: &[u8]) -> RawColumn {
         name,
         org_name,
         fixed: cur.rest().to_vec(),
+    }
+}
+
+impl From<DetailedReply> for Reply {
+    /// The summary most tests compare: affected rows, the error, or the cells as (lossy) text.
+    fn from(reply: DetailedReply) -> Reply {
+        match reply {
+            DetailedReply::Ok { affected_rows, .. } => Reply::Ok { affected_rows },
+            DetailedReply::Err(e) => Reply::Err(e),
+            DetailedReply::Rows { rows, .. } => Reply::Rows(
+                rows.into_iter()
+                    .map(|row| {
+                        row.into_iter()
+                            .map(|cell| cell.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                            .collect()
+                    })
+                    .collect(),
+            ),
+        }
     }
 }

@@ -23,7 +23,7 @@ pub mod sha256;
 
 pub use detailed::{DetailedReply, RawColumn};
 pub use parse::parse_err;
-use parse::{Cursor, is_eof, parse_handshake, trim_nul};
+use parse::{Cursor, parse_handshake, trim_nul};
 
 /// `COM_QUIT`: close the session.
 pub const COM_QUIT: u8 = 0x01;
@@ -277,53 +277,7 @@ impl RawConn {
 
     /// Reads the reply to the command just sent: OK, ERR or a text result set.
     pub async fn read_reply(&mut self) -> Reply {
-        within(EXCHANGE_ALLOWANCE, "reading a reply", async {
-            let first = self.next().await;
-            match first.first() {
-                Some(0x00) => Reply::Ok {
-                    affected_rows: Cursor::new(&first[1..], "OK packet").lenenc_int(),
-                },
-                Some(0xff) => Reply::Err(parse_err(&first)),
-                Some(0xfb) => panic!("the server asked for LOCAL INFILE data"),
-                _ => self.read_rows(&first).await,
-            }
-        })
-        .await
-    }
-
-    /// Reads column definitions and rows after the column-count packet `first`.
-    async fn read_rows(&mut self, first: &[u8]) -> Reply {
-        let columns = Cursor::new(first, "column count").lenenc_int();
-        for _ in 0..columns {
-            self.next().await;
-        }
-        let eof = self.next().await;
-        assert!(
-            is_eof(&eof),
-            "expected EOF after {columns} column definitions, got {eof:?}"
-        );
-        let mut rows = Vec::new();
-        loop {
-            let packet = self.next().await;
-            if is_eof(&packet) {
-                return Reply::Rows(rows);
-            }
-            if packet.first() == Some(&0xff) {
-                return Reply::Err(parse_err(&packet));
-            }
-            let mut cur = Cursor::new(&packet, "text row");
-            let row = (0..columns)
-                .map(|_| {
-                    if cur.peek() == Some(0xfb) {
-                        cur.u8();
-                        None
-                    } else {
-                        Some(String::from_utf8_lossy(cur.lenenc_bytes()).into_owned())
-                    }
-                })
-                .collect();
-            rows.push(row);
-        }
+        self.read_detailed_reply().await.into()
     }
 
     /// Reads the next packet of the current reply, checking its sequence id.
