@@ -16,6 +16,9 @@ use crate::backend::{BackendConn, BackendError, ShardConnector};
 use crate::mysql_error::*;
 use crate::routing::Routing;
 
+/// How long to look for a server's reply after sending it the command failed.
+const AFTER_WRITE_ERROR_READ: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How a forwarded reply ended, once the client has all of it.
 enum Reply {
     /// The backend connection is idle and can go back to the pool.
@@ -185,10 +188,10 @@ impl Session {
             next_seq,
         };
         conn.stream.queue(0, payload);
-        conn.stream
-            .flush()
-            .await
-            .map_err(|e| backend(e, false, self.reply_seq))?;
+        // A server that refuses a command before reading all of it (a packet over its max_allowed_packet) answers
+        // with an ERR and closes, which can fail our write. Its ERR is still in our receive buffer: read it, so
+        // the client learns the real reason rather than a lost connection.
+        let write_error = conn.stream.flush().await.err();
 
         let translate = !self.deprecate_eof();
         let mut tracker = ResponseTracker::new(kind, true);
@@ -260,16 +263,23 @@ impl Session {
                 }
                 return Ok(Reply::Clean);
             }
-            match conn.stream.fill().await {
-                Ok(0) => {
-                    return Err(backend(
-                        WireError::Truncated { got: 0, want: 4 },
-                        sent,
-                        next_seq,
-                    ));
+            let filled = if write_error.is_some() {
+                // After a failed write only bytes already received count: never wait on a dead connection.
+                tokio::time::timeout(AFTER_WRITE_ERROR_READ, conn.stream.fill())
+                    .await
+                    .unwrap_or(Ok(0))
+            } else {
+                conn.stream.fill().await
+            };
+            match filled {
+                Ok(n) if n > 0 => {}
+                other => {
+                    let error = match (write_error, other) {
+                        (Some(e), _) | (None, Err(e)) => e,
+                        (None, Ok(_)) => WireError::Truncated { got: 0, want: 4 },
+                    };
+                    return Err(backend(error, sent, next_seq));
                 }
-                Ok(_) => {}
-                Err(e) => return Err(backend(e, sent, next_seq)),
             }
         }
     }
