@@ -66,6 +66,20 @@ pub struct Config {
     /// Statement shapes whose analysis is cached.
     #[serde(default = "default_plan_cache_size")]
     pub plan_cache_size: usize,
+    /// What a transaction that touches a second shard does (ADR 11).
+    #[serde(default)]
+    pub transaction_mode: TransactionMode,
+}
+
+/// How transactions spanning shards commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransactionMode {
+    /// A transaction stays on one shard; a statement for a second shard is refused.
+    Single,
+    /// Best-effort: COMMIT goes to each shard in turn; if one fails, the shards not yet committed roll back.
+    #[default]
+    Multi,
 }
 
 /// A client account.

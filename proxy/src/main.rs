@@ -13,6 +13,7 @@ mod mysql_error;
 mod routing;
 mod server;
 mod session;
+mod settings;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

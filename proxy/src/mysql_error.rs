@@ -35,18 +35,32 @@ codes! {
     ER_EMPTY_QUERY = 1065, "42000";
     /// SET NAMES of a character set the proxy does not know.
     ER_UNKNOWN_CHARACTER_SET = 1115, "42000";
+    /// COMMIT failed on a shard of a transaction.
+    ER_ERROR_DURING_COMMIT = 1180, "HY000";
     /// A client packet larger than max_allowed_packet.
     ER_NET_PACKET_TOO_LARGE = 1153, "08S01";
     /// The backend connection broke during a statement.
     ER_NET_READ_ERROR = 1158, "08S01";
+    /// A COM_STMT_EXECUTE whose parameters cannot be read.
+    ER_WRONG_ARGUMENTS = 1210, "HY000";
+    /// A value a session variable cannot take (autocommit = 'maybe').
+    ER_WRONG_VALUE_FOR_VAR = 1231, "42000";
     /// A statement shape shardgate cannot run correctly (yet).
     ER_NOT_SUPPORTED_YET = 1235, "42000";
+    /// A prepared statement id the session does not have.
+    ER_UNKNOWN_STMT_HANDLER = 1243, "HY000";
     /// The client's auth plugin cannot be served.
     ER_NOT_SUPPORTED_AUTH_MODE = 1251, "08004";
+    /// ROLLBACK TO or RELEASE of a savepoint that does not exist.
+    ER_SP_DOES_NOT_EXIST = 1305, "42000";
+    /// COM_STMT_FETCH: the proxy never opens cursors.
+    ER_STMT_HAS_NO_OPEN_CURSOR = 1421, "HY000";
     /// A shard's backend cannot be reached.
     ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429, "HY000";
     /// DDL fan-out failed on some shards.
     ER_QUERY_ON_FOREIGN_DATA_SOURCE = 1430, "HY000";
+    /// A session holds too many prepared statements.
+    ER_MAX_PREPARED_STMT_COUNT_REACHED = 1461, "42000";
 }
 
 /// An error on its way to a client: code, SQLSTATE and message.
@@ -107,10 +121,17 @@ mod tests {
             (ER_UNKNOWN_CHARACTER_SET, 1115, "42000"),
             (ER_NET_PACKET_TOO_LARGE, 1153, "08S01"),
             (ER_NET_READ_ERROR, 1158, "08S01"),
+            (ER_ERROR_DURING_COMMIT, 1180, "HY000"),
+            (ER_WRONG_ARGUMENTS, 1210, "HY000"),
+            (ER_WRONG_VALUE_FOR_VAR, 1231, "42000"),
             (ER_NOT_SUPPORTED_YET, 1235, "42000"),
+            (ER_UNKNOWN_STMT_HANDLER, 1243, "HY000"),
             (ER_NOT_SUPPORTED_AUTH_MODE, 1251, "08004"),
+            (ER_SP_DOES_NOT_EXIST, 1305, "42000"),
             (ER_CONNECT_TO_FOREIGN_DATA_SOURCE, 1429, "HY000"),
+            (ER_STMT_HAS_NO_OPEN_CURSOR, 1421, "HY000"),
             (ER_QUERY_ON_FOREIGN_DATA_SOURCE, 1430, "HY000"),
+            (ER_MAX_PREPARED_STMT_COUNT_REACHED, 1461, "42000"),
         ];
         for (c, code, state) in table {
             assert_eq!((c.code, c.state), (code, state));

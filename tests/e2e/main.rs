@@ -19,5 +19,7 @@ mod differential;
 mod harness_selftest;
 mod isolation;
 mod mariadb_cli;
+mod prepared;
 mod routing;
 mod sessions;
+mod transactions;

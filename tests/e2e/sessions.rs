@@ -1,7 +1,7 @@
 //! Session state and statements the proxy answers or refuses itself: `DATABASE()`, the variables it owns, `SHOW
 //! DATABASES`, `USE`, `SET NAMES` (tracked per session, applied lazily on whichever backend connection serves a
 //! statement, and never leaking to the next client of that connection), DDL fan-out that fails on one shard,
-//! transaction control, and executable comments.
+//! and executable comments. Transactions and session variables are in `transactions.rs`.
 //!
 //! What a client sees is checked through the proxy; what was stored, directly on the shard database.
 
@@ -447,39 +447,6 @@ async fn ddl_failing_on_one_shard_gets_1430_naming_that_shard_and_still_reaches_
         conn.query_drop("INSERT INTO audit (id, tenant_id, what) VALUES (1, 1, 'ok')")
             .await
             .unwrap_or_else(|e| panic!("the session must stay usable: {e}"));
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn transaction_control_is_refused_with_1235_and_writes_stay_autocommitted() {
-    bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 8)).await;
-        let mut conn = cluster.proxy_conn().await;
-        for sql in [
-            "BEGIN",
-            "START TRANSACTION",
-            "SET autocommit = 0",
-            "COMMIT",
-            "ROLLBACK",
-        ] {
-            expect::server_error(conn.query_drop(sql).await, codes::NOT_SUPPORTED_YET, sql);
-        }
-        // Seen at once on the backend by another connection: no transaction was left open.
-        assert_usable(&cluster, &mut conn, 1, 9).await;
-        let mut raw = raw_login(&cluster).await;
-        let refused = raw
-            .query("BEGIN")
-            .await
-            .expect_err("BEGIN over the raw client");
-        expect::raw_error(
-            &refused,
-            codes::NOT_SUPPORTED_YET,
-            "BEGIN over the raw client",
-        );
-        raw.ping()
-            .await
-            .expect_ok("the raw session must stay usable");
     })
     .await;
 }

@@ -5,8 +5,9 @@
 //!
 //! A backend connection serves many client sessions one statement at a time. Anything that leaves state on it
 //! (user variables, temporary tables, named locks) or reads state an earlier statement left there
-//! (`LAST_INSERT_ID()`, `FOUND_ROWS()`, `ROW_COUNT()`) would hand one session's data to another, possibly another
-//! tenant's. Until sessions can pin a connection, such statements are refused. The checks read the statement's
+//! (`FOUND_ROWS()`) would hand one session's data to another, possibly another tenant's, so such statements are
+//! refused. `LAST_INSERT_ID()` and `ROW_COUNT()` are not here: the proxy tracks them per session from the OK packets
+//! it forwards and substitutes them before a shard runs the statement. The checks read the statement's
 //! fingerprint: literals are already `?` and comments are gone, so nothing inside a string can trip them.
 //!
 //! The SHOW allow-list lives here too: SHOW statements run on the first shard's server, and most SHOW kinds
@@ -14,11 +15,9 @@
 
 use crate::scan::{is_word, skip_quoted, word_end};
 
-/// Functions that read or create per-connection state. `LAST_INSERT_ID(expr)` is allowed: it sets the value the
-/// same statement's OK packet reports, and nothing later reads it back.
+/// Functions that read or create per-connection state.
 const STATEFUL_FUNCTIONS: &[&str] = &[
     "FOUND_ROWS",
-    "ROW_COUNT",
     "GET_LOCK",
     "RELEASE_LOCK",
     "RELEASE_ALL_LOCKS",
@@ -55,13 +54,6 @@ pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
                         "{word}() is not supported: it reads or keeps state on a backend connection other sessions \
                          share"
                     ));
-                }
-                if call && word.eq_ignore_ascii_case("LAST_INSERT_ID") && is_empty_call(b, end) {
-                    return Some(
-                        "LAST_INSERT_ID() without an argument is not supported yet: the backend connection's value \
-                         belongs to whichever session used it last"
-                            .to_string(),
-                    );
                 }
                 if word.eq_ignore_ascii_case("TEMPORARY") {
                     return Some(
@@ -136,23 +128,66 @@ pub fn show_is_allowed(fingerprint: &str) -> bool {
     }
 }
 
+/// Whether the statement calls `LAST_INSERT_ID()` or `ROW_COUNT()` without arguments, which the proxy answers
+/// for the session.
+pub fn calls_session_function(fingerprint: &str) -> bool {
+    let b = fingerprint.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'`' => i = skip_quoted(b, i),
+            c if is_word(c) && (i == 0 || !is_word(b[i - 1])) => {
+                let end = word_end(b, i);
+                let word = &fingerprint[i..end];
+                if (word.eq_ignore_ascii_case("LAST_INSERT_ID")
+                    || word.eq_ignore_ascii_case("ROW_COUNT"))
+                    && next_non_blank(b, end) == Some(b'(')
+                {
+                    return true;
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// `SAVEPOINT x`, `RELEASE SAVEPOINT x` or `ROLLBACK [WORK] TO [SAVEPOINT] x`, with `x` one identifier.
+pub fn is_savepoint_statement(fingerprint: &str) -> bool {
+    let words: Vec<&str> = fingerprint
+        .trim_end_matches([';', ' '])
+        .split_ascii_whitespace()
+        .collect();
+    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
+    let name = |w: &str| {
+        let plain = w.bytes().all(is_word);
+        let quoted = w.len() >= 2 && w.starts_with('`') && w.ends_with('`');
+        plain || quoted
+    };
+    match words.as_slice() {
+        [sp, n] => is(sp, "SAVEPOINT") && name(n),
+        [rel, sp, n] => is(rel, "RELEASE") && is(sp, "SAVEPOINT") && name(n),
+        [rb, rest @ ..] if is(rb, "ROLLBACK") => {
+            let rest = match rest {
+                [work, more @ ..] if is(work, "WORK") => more,
+                other => other,
+            };
+            match rest {
+                [to, n] => is(to, "TO") && name(n),
+                [to, sp, n] => is(to, "TO") && is(sp, "SAVEPOINT") && name(n),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 fn next_non_blank(b: &[u8], mut i: usize) -> Option<u8> {
     while b.get(i).is_some_and(u8::is_ascii_whitespace) {
         i += 1;
     }
     b.get(i).copied()
-}
-
-/// After a function name at `end`: `(` and `)` with only blanks between.
-fn is_empty_call(b: &[u8], end: usize) -> bool {
-    let mut i = end;
-    while b
-        .get(i)
-        .is_some_and(|c| c.is_ascii_whitespace() || *c == b'(')
-    {
-        i += 1;
-    }
-    b.get(i) == Some(&b')')
 }
 
 #[cfg(test)]
@@ -173,10 +208,7 @@ mod tests {
     #[test]
     fn functions_that_read_or_keep_connection_state_are_refused() {
         for fp in [
-            "SELECT LAST_INSERT_ID( )",
-            "SELECT last_insert_id()",
             "SELECT FOUND_ROWS()",
-            "SELECT row_count ( )",
             "SELECT GET_LOCK(?, ?)",
             "SELECT RELEASE_ALL_LOCKS()",
             "SELECT LOAD_FILE(?)",
@@ -192,6 +224,38 @@ mod tests {
         assert!(
             shared_connection_violation("SELECT found_rows FROM t WHERE tenant_id = ?").is_none()
         );
+        // The proxy answers these from what it tracked for the session.
+        assert!(shared_connection_violation("SELECT LAST_INSERT_ID( ), ROW_COUNT()").is_none());
+    }
+
+    #[test]
+    fn session_function_calls_are_found_outside_quoted_names() {
+        assert!(calls_session_function("SELECT LAST_INSERT_ID ( )"));
+        assert!(calls_session_function("SELECT row_count()"));
+        assert!(!calls_session_function(
+            "SELECT `last_insert_id`, row_count FROM t"
+        ));
+    }
+
+    #[test]
+    fn savepoint_statements_are_recognised_and_nothing_else() {
+        for fp in [
+            "SAVEPOINT a",
+            "release savepoint `a b`",
+            "ROLLBACK TO a",
+            "ROLLBACK WORK TO SAVEPOINT a",
+            "SAVEPOINT a;",
+        ] {
+            assert!(is_savepoint_statement(fp), "{fp}");
+        }
+        for fp in [
+            "SAVEPOINT",
+            "ROLLBACK",
+            "SAVEPOINT a b",
+            "ROLLBACK TO a AND CHAIN",
+        ] {
+            assert!(!is_savepoint_statement(fp), "{fp}");
+        }
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct ProxyValues<'a> {
     pub database: Option<&'a str>,
     /// System variables answered by the proxy: name (lower case, no `@@`) and the SQL literal to put in its place.
     pub variables: &'a [(&'a str, &'a str)],
+    /// Functions without arguments answered by the proxy (`LAST_INSERT_ID`, `ROW_COUNT`): name (upper case) and
+    /// the SQL literal to put in place of the call.
+    pub functions: &'a [(&'a str, &'a str)],
 }
 
 /// Returns the rewritten statement, or `None` when nothing in it needed the proxy's values.
@@ -70,15 +73,25 @@ pub fn substitute(sql: &str, values: &ProxyValues<'_>) -> Option<String> {
                 let end = dotted_word_end(b, i);
                 let word = &sql[i..end];
                 let call_end = empty_call_end(b, end);
-                match call_end {
-                    Some(call_end)
-                        if word.eq_ignore_ascii_case("database")
-                            || word.eq_ignore_ascii_case("schema") =>
+                // Only an empty call `name()` can be a value the proxy answers.
+                let literal = call_end.and_then(|_| {
+                    if word.eq_ignore_ascii_case("database") || word.eq_ignore_ascii_case("schema")
                     {
+                        return Some(
+                            values
+                                .database
+                                .map_or_else(|| "NULL".to_string(), quote_string),
+                        );
+                    }
+                    values
+                        .functions
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(word))
+                        .map(|(_, literal)| literal.to_string())
+                });
+                match (call_end, literal) {
+                    (Some(call_end), Some(literal)) => {
                         out.push_str(&sql[copied..i]);
-                        let literal = values
-                            .database
-                            .map_or_else(|| "NULL".to_string(), quote_string);
                         put_value(
                             &mut out,
                             &literal,
@@ -186,6 +199,7 @@ mod tests {
     const VALUES: ProxyValues<'static> = ProxyValues {
         database: Some("app"),
         variables: &[("socket", "NULL"), ("max_allowed_packet", "1048576")],
+        functions: &[("LAST_INSERT_ID", "42"), ("ROW_COUNT", "-1")],
     };
 
     fn sub(sql: &str) -> Option<String> {
@@ -246,10 +260,25 @@ mod tests {
     }
 
     #[test]
+    fn session_functions_become_the_values_the_proxy_tracked() {
+        assert_eq!(
+            sub("SELECT LAST_INSERT_ID(), row_count()").unwrap(),
+            "SELECT 42 AS `LAST_INSERT_ID()`, -1 AS `row_count()`"
+        );
+        assert_eq!(
+            sub("INSERT INTO t (id, x) VALUES (LAST_INSERT_ID(), 1)").unwrap(),
+            "INSERT INTO t (id, x) VALUES ((42), 1)"
+        );
+        // With an argument LAST_INSERT_ID(expr) sets the value on the server: left alone.
+        assert!(sub("UPDATE s SET id = LAST_INSERT_ID(id + 1)").is_none());
+    }
+
+    #[test]
     fn a_null_database_is_null() {
         let v = ProxyValues {
             database: None,
             variables: &[],
+            functions: &[],
         };
         assert_eq!(
             substitute("SELECT DATABASE()", &v).unwrap(),

@@ -17,6 +17,7 @@ pub mod handshake;
 pub mod lenenc;
 pub mod packet;
 pub mod response;
+pub mod stmt;
 mod stream;
 pub mod tracker;
 

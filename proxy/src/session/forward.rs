@@ -1,12 +1,14 @@
 //! Running a statement on one shard: check out a backend connection, send the client's packet, and forward the
 //! reply packet by packet as bytes, translating only what the client's capabilities require.
 
-use bytes::{Buf, BufMut};
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, BytesMut};
 use shardgate_pool::{PoolError, Pooled};
 use shardgate_topology::ShardId;
-use shardgate_wire::capability::SERVER_STATUS_AUTOCOMMIT;
 use shardgate_wire::packet::{PacketHeader, next_packet};
 use shardgate_wire::response::put_eof;
+use shardgate_wire::stmt::{ExecuteRequest, SendLongData, encode_execute};
 use shardgate_wire::tracker::PacketRole;
 use shardgate_wire::{ResponseKind, ResponseTracker, WireError};
 use tracing::{debug, warn};
@@ -18,6 +20,19 @@ use crate::routing::Routing;
 
 /// How long to look for a server's reply after sending it the command failed.
 const AFTER_WRITE_ERROR_READ: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What to run on the shard.
+pub(super) enum ShardCommand<'a> {
+    /// A command packet forwarded as it is.
+    Raw(&'a [u8]),
+    /// A client's COM_STMT_EXECUTE, for a statement prepared on demand on the connection that runs it.
+    Execute {
+        sql: &'a Arc<str>,
+        request: &'a ExecuteRequest<'a>,
+        /// Long data per parameter, replayed with the backend's statement id before the execute.
+        long_data: &'a [Option<Vec<u8>>],
+    },
+}
 
 /// How a forwarded reply ended, once the client has all of it.
 enum Reply {
@@ -51,40 +66,72 @@ impl Session {
         payload: &[u8],
         idempotent: bool,
     ) -> Result<(), WireError> {
-        self.forward_on_shard(routing, shard, payload, ResponseKind::Query, idempotent)
+        let command = ShardCommand::Raw(payload);
+        self.forward_on_shard(routing, shard, command, ResponseKind::Query, idempotent)
             .await
     }
 
     /// COM_FIELD_LIST: every shard has the same tables, so the first one answers.
     pub(super) async fn on_field_list(&mut self, payload: &[u8]) -> Result<(), WireError> {
         let routing = self.shared.routing.load();
-        self.forward_on_shard(&routing, ShardId(0), payload, ResponseKind::FieldList, true)
+        let shard = self.any_shard();
+        let command = ShardCommand::Raw(payload);
+        self.forward_on_shard(&routing, shard, command, ResponseKind::FieldList, true)
             .await
     }
 
-    async fn forward_on_shard(
+    pub(super) async fn forward_on_shard(
         &mut self,
         routing: &Routing,
         shard: ShardId,
-        payload: &[u8],
+        command: ShardCommand<'_>,
         kind: ResponseKind,
         idempotent: bool,
     ) -> Result<(), WireError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut conn = match self.checkout(routing, shard).await {
+            let (mut conn, held) = match self.acquire(routing, shard).await {
                 Ok(c) => c,
                 Err(e) => return self.send_error(&e).await,
             };
             let reused = conn.was_reused();
-            match self.forward(&mut conn, payload, kind).await {
+            let result = match &command {
+                ShardCommand::Raw(payload) => self.forward(&mut conn, payload, kind).await,
+                ShardCommand::Execute {
+                    sql,
+                    request,
+                    long_data,
+                } => match bind_execute(&mut conn, sql, request, long_data).await {
+                    Ok(bound) => self.forward(&mut conn, &bound, kind).await,
+                    Err(WireError::Server {
+                        code,
+                        state,
+                        message,
+                    }) => {
+                        // The server refused to prepare the statement here (say, a table gone): its error, as is.
+                        self.give_back(shard, conn, held);
+                        let e = MysqlError::from_backend(code, state, message);
+                        return self.send_error(&e).await;
+                    }
+                    Err(error) => Err(ForwardError::Backend {
+                        error,
+                        sent: false,
+                        next_seq: self.reply_seq,
+                    }),
+                },
+            };
+            match result {
                 Ok(Reply::Clean) => {
-                    conn.release();
+                    self.give_back(shard, conn, held);
                     return Ok(());
                 }
                 Ok(Reply::Unusable) => {
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), "backend connection unusable after a reply; closed");
+                    drop(conn);
+                    if held {
+                        self.abort_transaction(routing).await;
+                    }
                     return Ok(());
                 }
                 Err(ForwardError::Client(e)) => return Err(e),
@@ -94,17 +141,21 @@ impl Session {
                     next_seq,
                 }) => {
                     drop(conn);
-                    if !sent && reused && idempotent && attempts == 1 {
+                    if !held && !sent && reused && idempotent && attempts == 1 {
                         debug!(conn = self.conn_id, shard = %routing.describe(shard), %error, "stale backend connection; retrying");
                         // Packets translated but never flushed must not be sent twice.
                         self.client.write_buf().clear();
                         continue;
                     }
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), %error, "backend failed during a statement");
-                    let msg = format!(
+                    let mut msg = format!(
                         "Lost connection to shard {} during query: {error}",
                         routing.describe(shard)
                     );
+                    if held && self.txn.is_some() {
+                        self.abort_transaction(routing).await;
+                        msg.push_str("; the transaction was rolled back on every shard");
+                    }
                     let e = MysqlError::new(ER_NET_READ_ERROR, msg);
                     shardgate_wire::response::put_err(
                         self.client.write_buf(),
@@ -119,7 +170,7 @@ impl Session {
         }
     }
 
-    /// A backend connection for `shard` that carries this session's character set.
+    /// A pooled backend connection for `shard` that carries this session's settings.
     pub(super) async fn checkout(
         &mut self,
         routing: &Routing,
@@ -137,14 +188,14 @@ impl Session {
             .get()
             .await
             .map_err(|e| pool_error(routing, shard, e))?;
-        if let Err(e) = conn.ensure_names(&self.names).await {
+        if let Err(e) = conn.ensure_settings(&self.settings).await {
             if let WireError::Server {
                 code,
                 state,
                 message,
             } = e
             {
-                // The backend refused the character set: the connection is fine, the request is not.
+                // The backend refused a setting: the connection is fine, the request is not.
                 conn.release();
                 return Err(MysqlError::from_backend(code, state, message));
             }
@@ -217,9 +268,17 @@ impl Session {
                     }
                 };
                 match ev.role {
-                    PacketRole::Ok { status, .. } | PacketRole::RowsEnd { status, .. } => {
-                        self.note_status(status)
+                    PacketRole::Ok {
+                        affected_rows,
+                        last_insert_id,
+                        ..
+                    } => {
+                        if last_insert_id != 0 {
+                            self.last_insert_id = last_insert_id;
+                        }
+                        self.row_count = affected_rows as i64;
                     }
+                    PacketRole::ColumnCount => self.row_count = -1,
                     // A network-class error (packet too large, timeout): the server closes the connection next.
                     PacketRole::Err => server_closing = body.get(3..9) == Some(b"#08S01"),
                     _ => {}
@@ -293,6 +352,7 @@ impl Session {
         role: PacketRole,
         shift: u8,
     ) -> u8 {
+        let status = self.status();
         let out = self.client.write_buf();
         let seq = h.seq.wrapping_add(shift);
         match role {
@@ -302,7 +362,7 @@ impl Session {
             }
             PacketRole::ColumnDef { last: true } => {
                 copy_packet(out, seq, body);
-                put_eof(out, seq.wrapping_add(1), 0, self.status);
+                put_eof(out, seq.wrapping_add(1), 0, status);
                 shift.wrapping_add(1)
             }
             _ => {
@@ -311,12 +371,33 @@ impl Session {
             }
         }
     }
+}
 
-    fn note_status(&mut self, status: u16) {
-        // Only the flags the session reports itself; transactions are tracked in a later layer.
-        self.status =
-            (self.status & !SERVER_STATUS_AUTOCOMMIT) | (status & SERVER_STATUS_AUTOCOMMIT);
+/// Makes sure the connection has the statement prepared, replays long data, and gives the execute payload with
+/// the backend's statement id.
+async fn bind_execute(
+    conn: &mut BackendConn,
+    sql: &Arc<str>,
+    request: &ExecuteRequest<'_>,
+    long_data: &[Option<Vec<u8>>],
+) -> Result<BytesMut, WireError> {
+    let id = conn.statement_id(sql).await?;
+    let mut packet = BytesMut::new();
+    for (param, data) in long_data.iter().enumerate() {
+        let Some(data) = data else { continue };
+        packet.clear();
+        let chunk = SendLongData {
+            statement_id: id,
+            param_id: u16::try_from(param).unwrap_or(u16::MAX),
+            data,
+        };
+        chunk.encode(&mut packet, id);
+        conn.stream.queue(0, &packet);
     }
+    packet.clear();
+    // No cursor: the reply is an ordinary result set the proxy can forward and track.
+    encode_execute(&mut packet, id, request, 0);
+    Ok(packet)
 }
 
 fn copy_packet(out: &mut bytes::BytesMut, seq: u8, body: &[u8]) {

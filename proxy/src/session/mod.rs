@@ -1,18 +1,23 @@
 //! One client connection: handshake, then a loop of commands until the client quits or the socket breaks.
 //!
 //! Sits between the wire codec and routing on the data path. A session owns its client socket and a little state
-//! (character set, current database, status flags); it borrows a backend connection from a shard's pool only for
-//! the duration of one statement, and drives that backend round trip itself, with no channel hop.
+//! (settings, transaction, status flags); it borrows a backend connection from a shard's pool for the duration of
+//! one statement, or of a transaction, and drives that backend round trip itself, with no channel hop.
 
 mod forward;
 mod login;
+mod prepared;
 mod query;
+mod transaction;
+mod variables;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shardgate_sql::Scratch;
-use shardgate_wire::capability::{CLIENT_DEPRECATE_EOF, SERVER_STATUS_AUTOCOMMIT};
+use shardgate_wire::capability::{
+    CLIENT_DEPRECATE_EOF, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
+};
 use shardgate_wire::command::*;
 use shardgate_wire::response::{OkPacket, put_err};
 use shardgate_wire::{PacketStream, SMALL_BUFFER, WireError};
@@ -21,6 +26,8 @@ use tracing::{debug, info};
 
 use crate::mysql_error::*;
 use crate::server::Shared;
+use crate::settings::SessionSettings;
+use transaction::Transaction;
 
 /// State of one client connection.
 pub struct Session {
@@ -32,12 +39,20 @@ pub struct Session {
     /// Capabilities both sides agreed on.
     caps: u32,
     user: String,
-    /// `SET NAMES` argument the client's statements need on the backend.
-    names: String,
-    /// What the client asked for at login; COM_RESET_CONNECTION goes back to it.
-    login_names: String,
-    /// Server status flags reported in OK packets the proxy writes itself.
-    status: u16,
+    /// Character set and session variables the client's statements need on the backend.
+    settings: Arc<SessionSettings>,
+    /// What the client had at login; COM_RESET_CONNECTION goes back to it.
+    login_settings: Arc<SessionSettings>,
+    /// `autocommit` as the client set it.
+    autocommit: bool,
+    /// The open transaction, if any.
+    txn: Option<Transaction>,
+    /// What `LAST_INSERT_ID()` returns: the last non-zero id a forwarded OK packet reported.
+    last_insert_id: u64,
+    /// What `ROW_COUNT()` returns: affected rows of the last OK, -1 after a result set.
+    row_count: i64,
+    /// Prepared statements, by the ids the proxy gave the client.
+    statements: prepared::Statements,
     /// Reusable buffers for statement analysis, so a cached statement shape allocates nothing.
     scratch: Scratch,
     /// Sequence id of the first packet of the proxy's reply to the current command: 1, unless the command was
@@ -71,6 +86,7 @@ impl Session {
                 return;
             }
         };
+        let settings = Arc::new(SessionSettings::new(login.names));
         let mut session = Session {
             shared,
             client,
@@ -78,9 +94,13 @@ impl Session {
             worker,
             caps: login.caps,
             user: login.user,
-            names: login.names.to_string(),
-            login_names: login.names.to_string(),
-            status: SERVER_STATUS_AUTOCOMMIT,
+            settings: Arc::clone(&settings),
+            login_settings: settings,
+            autocommit: true,
+            txn: None,
+            last_insert_id: 0,
+            row_count: 0,
+            statements: prepared::Statements::default(),
             scratch: Scratch::default(),
             reply_seq: 1,
         };
@@ -114,17 +134,27 @@ impl Session {
             self.reply_seq = packet.seq.wrapping_add(1);
             match command {
                 COM_QUIT => return Ok(()),
-                // The protocol has no reply to these; answering would desynchronise the client.
-                COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => {}
                 COM_QUERY => self.on_query(&packet.payload).await?,
+                COM_STMT_PREPARE => self.on_prepare(&packet.payload).await?,
+                COM_STMT_EXECUTE => self.on_execute(&packet.payload).await?,
+                // The protocol has no reply to these; answering would desynchronise the client.
+                COM_STMT_CLOSE => self.on_statement_close(&packet.payload),
+                COM_STMT_SEND_LONG_DATA => self.on_send_long_data(&packet.payload),
+                COM_STMT_RESET => self.on_statement_reset(&packet.payload).await?,
+                COM_STMT_FETCH => self.on_fetch(&packet.payload).await?,
                 COM_PING => self.send_ok(0, 0).await?,
                 COM_INIT_DB => {
                     let db = String::from_utf8_lossy(&packet.payload[1..]).into_owned();
                     self.use_database(&db).await?
                 }
                 COM_RESET_CONNECTION => {
-                    self.names = self.login_names.clone();
-                    self.status = SERVER_STATUS_AUTOCOMMIT;
+                    let routing = self.shared.routing.load();
+                    self.end_transaction(&routing, false).await;
+                    self.settings = Arc::clone(&self.login_settings);
+                    self.autocommit = true;
+                    self.last_insert_id = 0;
+                    self.row_count = 0;
+                    self.statements = prepared::Statements::default();
                     self.send_ok(0, 0).await?
                 }
                 COM_FIELD_LIST => self.on_field_list(&packet.payload).await?,
@@ -137,6 +167,18 @@ impl Session {
         }
     }
 
+    /// Server status flags for packets the proxy writes itself.
+    fn status(&self) -> u16 {
+        let mut status = 0;
+        if self.autocommit {
+            status |= SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.txn.is_some() {
+            status |= SERVER_STATUS_IN_TRANS;
+        }
+        status
+    }
+
     /// True when the client reads result sets without the EOF after column definitions.
     fn deprecate_eof(&self) -> bool {
         self.caps & CLIENT_DEPRECATE_EOF != 0
@@ -146,7 +188,7 @@ impl Session {
         let ok = OkPacket {
             affected_rows,
             last_insert_id,
-            status: self.status,
+            status: self.status(),
             warnings: 0,
             info: String::new(),
         };

@@ -1,15 +1,17 @@
 //! COM_QUERY: analyse the statement, then answer it here, run it on one shard, or fan it out.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use shardgate_sql::guard;
 use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute};
 use shardgate_sql::{LiteralKind, Route, Slot, SqlError, StatementKind, TenantKey};
-use shardgate_topology::{ShardId, TenantRef};
+use shardgate_topology::TenantRef;
 use shardgate_wire::WireError;
 use tracing::debug;
 
 use super::Session;
+use super::transaction::{Ended, Transaction};
 use crate::charset::{is_identifier, is_known_charset};
 use crate::mysql_error::*;
 use crate::routing::{Routing, TopologySchema};
@@ -42,6 +44,32 @@ impl Session {
                 .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, reason))
                 .await;
         }
+        // LAST_INSERT_ID() and ROW_COUNT() are the session's, not the backend connection's: answered here.
+        let substituted = if guard::calls_session_function(self.scratch.fingerprint()) {
+            let (id, rows) = (self.last_insert_id.to_string(), self.row_count.to_string());
+            let functions = [
+                ("LAST_INSERT_ID", id.as_str()),
+                ("ROW_COUNT", rows.as_str()),
+            ];
+            let values = ProxyValues {
+                database: Some(routing.topology.keyspace()),
+                variables: &[],
+                functions: &functions,
+            };
+            substitute(&text, &values).map(|sql| {
+                let mut packet = Vec::with_capacity(sql.len() + 1);
+                packet.push(payload[0]);
+                packet.extend_from_slice(sql.as_bytes());
+                packet
+            })
+        } else {
+            None
+        };
+        let payload = substituted.as_deref().unwrap_or(payload);
+        let text = match &substituted {
+            Some(p) => String::from_utf8_lossy(&p[1..]),
+            None => text,
+        };
         match (&analysis.kind, &analysis.route) {
             (_, Route::Tenant { .. }) if analysis.tables.iter().any(|t| t.schema.is_some()) => {
                 let msg = "schema-qualified table names are not supported yet: select the keyspace as the default \
@@ -78,6 +106,33 @@ impl Session {
                     }
                 }
             }
+            (StatementKind::Begin, _) => {
+                // BEGIN inside a transaction commits it first, as on MySQL.
+                if let Ended::CommitFailed(e) = self.end_transaction(&routing, true).await {
+                    return self.send_error(&e).await;
+                }
+                let begin = text.trim().trim_end_matches(';').trim_end().to_string();
+                self.txn = Some(Transaction::new(Some(begin)));
+                self.send_ok(0, 0).await
+            }
+            (StatementKind::Commit, _) => match self.end_transaction(&routing, true).await {
+                Ended::Done => self.send_ok(0, 0).await,
+                Ended::CommitFailed(e) => self.send_error(&e).await,
+            },
+            (StatementKind::Rollback, _) => {
+                self.end_transaction(&routing, false).await;
+                self.send_ok(0, 0).await
+            }
+            (StatementKind::Other, _)
+                if guard::is_savepoint_statement(self.scratch.fingerprint()) =>
+            {
+                let sql = text.trim().trim_end_matches(';').trim_end().to_string();
+                self.savepoint(&routing, &sql).await
+            }
+            (StatementKind::Set(assignments), _) => {
+                let assignments = assignments.clone();
+                self.set_variables(&routing, &assignments).await
+            }
             (StatementKind::SetNames { charset, collation }, _) => {
                 self.set_names(&routing, charset.clone(), collation.clone())
                     .await
@@ -94,7 +149,13 @@ impl Session {
                 self.send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
                     .await
             }
-            (StatementKind::Ddl { .. }, _) => self.fan_out_ddl(&routing, payload).await,
+            (StatementKind::Ddl { .. }, _) => {
+                // DDL commits the open transaction first, as on MySQL.
+                if let Ended::CommitFailed(e) = self.end_transaction(&routing, true).await {
+                    return self.send_error(&e).await;
+                }
+                self.fan_out_ddl(&routing, payload).await
+            }
             (StatementKind::Select, Route::AnyShard)
                 if analysis.calls_database || text.contains("@@") =>
             {
@@ -110,8 +171,10 @@ impl Session {
                     .await
             }
             (StatementKind::Select | StatementKind::Show, Route::AnyShard) => {
-                // No sharded table: every shard gives the same answer, so the first one serves it.
-                self.run_on_shard(&routing, ShardId(0), payload, true).await
+                // No sharded table: every shard gives the same answer, so the first one serves it (in a
+                // transaction, the first shard it already holds).
+                let shard = self.any_shard();
+                self.run_on_shard(&routing, shard, payload, true).await
             }
             (kind, _) => {
                 let msg = format!("{} is not supported by shardgate yet", describe(kind));
@@ -147,14 +210,17 @@ impl Session {
             }
             None => charset,
         };
-        let previous = std::mem::replace(&mut self.names, names);
-        match self.checkout(routing, ShardId(0)).await {
-            Ok(conn) => {
-                conn.release();
+        let mut next = (*self.settings).clone();
+        next.names = names;
+        let previous = std::mem::replace(&mut self.settings, Arc::new(next));
+        let shard = self.any_shard();
+        match self.acquire(routing, shard).await {
+            Ok((conn, held)) => {
+                self.give_back(shard, conn, held);
                 self.send_ok(0, 0).await
             }
             Err(e) => {
-                self.names = previous;
+                self.settings = previous;
                 self.send_error(&e).await
             }
         }
@@ -176,15 +242,17 @@ impl Session {
         let values = ProxyValues {
             database: Some(routing.topology.keyspace()),
             variables: &variables,
+            functions: &[],
         };
+        let shard = self.any_shard();
         match substitute(text, &values) {
             Some(rewritten) => {
                 let mut packet = Vec::with_capacity(rewritten.len() + 1);
                 packet.push(payload[0]);
                 packet.extend_from_slice(rewritten.as_bytes());
-                self.run_on_shard(routing, ShardId(0), &packet, true).await
+                self.run_on_shard(routing, shard, &packet, true).await
             }
-            None => self.run_on_shard(routing, ShardId(0), payload, true).await,
+            None => self.run_on_shard(routing, shard, payload, true).await,
         }
     }
 
@@ -223,7 +291,8 @@ impl Session {
         let mut packet = Vec::with_capacity(sql.len() + 1);
         packet.push(command);
         packet.extend_from_slice(sql.as_bytes());
-        self.run_on_shard(routing, ShardId(0), &packet, true).await
+        let shard = self.any_shard();
+        self.run_on_shard(routing, shard, &packet, true).await
     }
 
     /// Runs a DDL statement on every shard, one after another, and reports the shards where it failed.
@@ -276,10 +345,6 @@ fn is_show_databases(fingerprint: &str) -> bool {
 
 fn describe(kind: &StatementKind) -> String {
     match kind {
-        StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback => {
-            "transaction control (BEGIN/COMMIT/ROLLBACK)".to_string()
-        }
-        StatementKind::Set(_) => "SET of session variables".to_string(),
         StatementKind::Insert | StatementKind::Replace => "this INSERT shape".to_string(),
         other => format!("{other:?} statement"),
     }

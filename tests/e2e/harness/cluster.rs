@@ -51,6 +51,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets the proxy's `transaction_mode` (`single` or `multi`).
+    pub fn transaction_mode(mut self, mode: &str) -> Self {
+        self.settings.transaction_mode = Some(mode.to_owned());
+        self
+    }
+
     /// Pins `tenant` to the shard named `shard` (e.g. `"fe-"`).
     pub fn pin(mut self, tenant: u64, shard: &str) -> Self {
         self.pins.push(Pin {

@@ -19,6 +19,14 @@ pub mod codes {
     pub const PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
     /// `ER_NOT_SUPPORTED_YET`: what the proxy answers to a statement it cannot route.
     pub const NOT_SUPPORTED_YET: (u16, &str) = (1235, "42000");
+    /// ER_BAD_FIELD_ERROR: a column that does not exist.
+    pub const BAD_FIELD: (u16, &str) = (1054, "42S22");
+    /// ER_UNKNOWN_SYSTEM_VARIABLE: SET of a variable the server does not have.
+    pub const UNKNOWN_SYSTEM_VARIABLE: (u16, &str) = (1193, "HY000");
+    /// ER_WRONG_VALUE_FOR_VAR: a value the variable cannot take.
+    pub const WRONG_VALUE_FOR_VAR: (u16, &str) = (1231, "42000");
+    /// ER_SP_DOES_NOT_EXIST: ROLLBACK TO a savepoint that does not exist.
+    pub const SP_DOES_NOT_EXIST: (u16, &str) = (1305, "42000");
     /// `ER_UNKNOWN_CHARACTER_SET`: `SET NAMES` of a character set nobody knows.
     pub const UNKNOWN_CHARACTER_SET: (u16, &str) = (1115, "42000");
     /// `ER_QUERY_ON_FOREIGN_DATA_SOURCE`: what the proxy answers when DDL fan-out failed on some shards.

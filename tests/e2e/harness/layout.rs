@@ -112,6 +112,8 @@ pub struct ProxySettings {
     pub pool_max_size: u32,
     /// `auth_plugin` the proxy offers in its greeting; `None` leaves the proxy's default.
     pub auth_plugin: Option<String>,
+    /// `transaction_mode` (`single` or `multi`); `None` leaves the proxy's default.
+    pub transaction_mode: Option<String>,
 }
 
 impl Default for ProxySettings {
@@ -120,6 +122,7 @@ impl Default for ProxySettings {
             max_allowed_packet: None,
             pool_max_size: 8,
             auth_plugin: None,
+            transaction_mode: None,
         }
     }
 }
@@ -134,6 +137,9 @@ pub fn proxy_config_yaml(settings: &ProxySettings, topology_file: &str) -> Strin
     }
     if let Some(plugin) = &settings.auth_plugin {
         let _ = writeln!(yaml, "auth_plugin: {plugin}");
+    }
+    if let Some(mode) = &settings.transaction_mode {
+        let _ = writeln!(yaml, "transaction_mode: {mode}");
     }
     let _ = writeln!(yaml, "users:");
     let _ = writeln!(yaml, "  - name: app");

@@ -1,8 +1,13 @@
 //! Backend connections: the client side of the wire codec, logged in to one shard's database.
 //!
-//! A [`BackendConn`] is what the pool hands out. It remembers the session state it carries (character set) so a
-//! checkout only sends `SET NAMES` when a client needs something other than what the connection already has.
+//! A [`BackendConn`] is what the pool hands out. It remembers the session settings it carries (character set,
+//! session variables) so a checkout only sends `SET` when a client needs something other than what the connection
+//! already has.
 
+mod statements;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -11,8 +16,12 @@ use shardgate_wire::auth::{self, SHA2_FAST_AUTH_OK, SHA2_PERFORM_FULL_AUTH};
 use shardgate_wire::capability::*;
 use shardgate_wire::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHandshake};
 use shardgate_wire::response::ErrPacket;
+use shardgate_wire::tracker::PacketRole;
 use shardgate_wire::{PacketStream, ResponseKind, ResponseTracker, WireError};
 use tokio::net::TcpStream;
+
+use crate::settings::{self, SessionSettings};
+pub use statements::Prepared;
 
 /// Character set and collation a fresh backend connection starts with (collation id 45).
 pub const INITIAL_NAMES: &str = "utf8mb4 COLLATE utf8mb4_general_ci";
@@ -49,8 +58,10 @@ pub struct BackendTarget {
 /// A logged-in backend connection.
 pub struct BackendConn {
     pub stream: PacketStream<TcpStream>,
-    /// `SET NAMES` argument in force on this connection.
-    pub names: String,
+    /// The session settings in force on this connection.
+    pub applied: Arc<SessionSettings>,
+    /// Statements prepared on this connection: SQL text to the server's statement id.
+    statements: HashMap<Arc<str>, u32>,
 }
 
 /// Why a backend connection could not be opened.
@@ -135,7 +146,8 @@ impl BackendConn {
             .map_err(login)?;
         Ok(BackendConn {
             stream,
-            names: INITIAL_NAMES.to_string(),
+            applied: Arc::new(SessionSettings::new(INITIAL_NAMES)),
+            statements: HashMap::new(),
         })
     }
 
@@ -158,7 +170,7 @@ impl BackendConn {
                 seq: p.seq,
             };
             let ev = tracker.on_packet(h, &p.payload)?;
-            if ev.role == shardgate_wire::tracker::PacketRole::Err {
+            if ev.role == PacketRole::Err {
                 error = Some(ErrPacket::decode(&p.payload)?);
             }
         }
@@ -168,15 +180,85 @@ impl BackendConn {
         }
     }
 
-    /// Brings the connection's character set to `names` if it differs.
-    pub async fn ensure_names(&mut self, names: &str) -> Result<(), WireError> {
-        if self.names != names {
-            self.run_internal(&format!("SET NAMES {names}")).await?;
-            self.names.clear();
-            self.names.push_str(names);
+    /// Brings the connection's settings to `wanted` if they differ. On an error the connection keeps what it had
+    /// in `applied` only if the server refused a statement; the caller closes it otherwise.
+    pub async fn ensure_settings(
+        &mut self,
+        wanted: &Arc<SessionSettings>,
+    ) -> Result<(), WireError> {
+        if settings::same(&self.applied, wanted) {
+            return Ok(());
         }
+        let statements = wanted.transition_from(&self.applied);
+        for (done, sql) in statements.iter().enumerate() {
+            if let Err(e) = self.run_internal(sql).await {
+                if done > 0 {
+                    // Part of the transition is in force: the connection's state is no longer known exactly.
+                    return Err(WireError::Unsupported(format!(
+                        "session settings half applied: {e}"
+                    )));
+                }
+                return Err(e);
+            }
+        }
+        self.applied = Arc::clone(wanted);
         Ok(())
     }
+
+    /// Runs a query the proxy needs the answer to (one row of text values), with the column types.
+    pub async fn query_row(&mut self, sql: &str) -> Result<Vec<(u8, Option<String>)>, WireError> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(shardgate_wire::command::COM_QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.stream.queue(0, &payload);
+        self.stream.flush().await?;
+        let mut tracker = ResponseTracker::new(ResponseKind::Query, true);
+        let mut types = Vec::new();
+        let mut row = Vec::new();
+        let mut error = None;
+        while !tracker.is_done() {
+            let Some(p) = self.stream.read_packet(BACKEND_MAX_PACKET).await? else {
+                return Err(WireError::Truncated { got: 0, want: 4 });
+            };
+            let h = shardgate_wire::PacketHeader {
+                len: p.payload.len().min(shardgate_wire::MAX_PAYLOAD - 1),
+                seq: p.seq,
+            };
+            match tracker.on_packet(h, &p.payload)?.role {
+                PacketRole::Err => error = Some(ErrPacket::decode(&p.payload)?),
+                PacketRole::ColumnDef { .. } => types.push(column_type(&p.payload)?),
+                PacketRole::Row if row.is_empty() => {
+                    let mut r = shardgate_wire::lenenc::Reader::new(&p.payload, "row");
+                    for ty in &types {
+                        let value = if r.remaining().first() == Some(&0xfb) {
+                            r.u8()?;
+                            None
+                        } else {
+                            Some(String::from_utf8_lossy(r.lenenc_bytes()?).into_owned())
+                        };
+                        row.push((*ty, value));
+                    }
+                }
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(e.into()),
+            None => Ok(row),
+        }
+    }
+}
+
+/// The type byte of a column definition packet (after six length-encoded strings and the fixed-length marker).
+fn column_type(payload: &[u8]) -> Result<u8, WireError> {
+    let mut r = shardgate_wire::lenenc::Reader::new(payload, "column definition");
+    for _ in 0..6 {
+        r.lenenc_bytes()?;
+    }
+    r.lenenc_int()?;
+    r.u16()?;
+    r.u32()?;
+    r.u8()
 }
 
 /// Reads the server's answers to a login until OK or ERR, following auth switches and caching_sha2 fast auth.

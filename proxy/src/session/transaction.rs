@@ -1,0 +1,257 @@
+//! Transactions: a session inside one holds a backend connection on every shard it has touched, until COMMIT or
+//! ROLLBACK.
+//!
+//! A shard joins the transaction when a statement first runs there: the proxy checks out a connection, starts the
+//! transaction on it (the client's own `BEGIN` text, so `READ ONLY` or `WITH CONSISTENT SNAPSHOT` carry over) and
+//! replays the savepoints taken so far, so `ROLLBACK TO SAVEPOINT` means the same on every shard. With
+//! `autocommit = 0` the connection carries that setting instead and the first statement opens the transaction, as
+//! on MySQL. COMMIT goes to each shard in the order they joined (ADR 11).
+
+use shardgate_pool::Pooled;
+use shardgate_topology::ShardId;
+use shardgate_wire::WireError;
+use tracing::warn;
+
+use super::Session;
+use crate::backend::ShardConnector;
+use crate::config::TransactionMode;
+use crate::mysql_error::*;
+use crate::routing::Routing;
+
+/// An open transaction.
+pub(super) struct Transaction {
+    /// The statement that started it (`None` when autocommit is off and the connections start it themselves).
+    begin: Option<String>,
+    /// Connections held, in the order their shards joined. A slot is empty while a statement uses its connection.
+    held: Vec<(ShardId, Option<Pooled<ShardConnector>>)>,
+    /// SAVEPOINT / RELEASE SAVEPOINT / ROLLBACK TO statements so far, replayed on a shard that joins later.
+    savepoints: Vec<String>,
+}
+
+impl Transaction {
+    pub(super) fn new(begin: Option<String>) -> Self {
+        Self {
+            begin,
+            held: Vec::new(),
+            savepoints: Vec::new(),
+        }
+    }
+
+    /// The first shard the transaction touched, if any: statements on no sharded table run there.
+    pub(super) fn first_shard(&self) -> Option<ShardId> {
+        self.held.first().map(|(shard, _)| *shard)
+    }
+}
+
+/// How ending a transaction went.
+pub(super) enum Ended {
+    Done,
+    /// COMMIT failed on a shard: what to tell the client.
+    CommitFailed(MysqlError),
+}
+
+impl Session {
+    /// True when statements must run on held connections: inside BEGIN … COMMIT, or with autocommit off.
+    pub(super) fn in_transaction(&self) -> bool {
+        self.txn.is_some() || !self.autocommit
+    }
+
+    /// A connection for `shard` and whether it belongs to the transaction (give it back with
+    /// [`Session::give_back`]).
+    pub(super) async fn acquire(
+        &mut self,
+        routing: &Routing,
+        shard: ShardId,
+    ) -> Result<(Pooled<ShardConnector>, bool), MysqlError> {
+        if !self.in_transaction() {
+            return Ok((self.checkout(routing, shard).await?, false));
+        }
+        let txn = self.txn.get_or_insert_with(|| Transaction::new(None));
+        if let Some((_, slot)) = txn.held.iter_mut().find(|(s, _)| *s == shard) {
+            let Some(mut conn) = slot.take() else {
+                return Err(MysqlError::new(
+                    ER_NOT_SUPPORTED_YET,
+                    "internal error: the transaction's connection is already in use",
+                ));
+            };
+            if let Err(e) = conn.ensure_settings(&self.settings).await {
+                *slot = Some(conn);
+                return Err(settings_error(routing, shard, e));
+            }
+            return Ok((conn, true));
+        }
+        if self.shared.config.transaction_mode == TransactionMode::Single
+            && let Some(first) = txn.first_shard()
+        {
+            return Err(MysqlError::new(
+                ER_NOT_SUPPORTED_YET,
+                format!(
+                    "transaction_mode is single: this transaction is on shard {} and cannot also touch shard {}",
+                    routing.describe(first),
+                    routing.describe(shard)
+                ),
+            ));
+        }
+        let mut conn = self.checkout(routing, shard).await?;
+        let Some(txn) = self.txn.as_mut() else {
+            return Err(MysqlError::new(
+                ER_NOT_SUPPORTED_YET,
+                "internal error: transaction ended while joining a shard",
+            ));
+        };
+        for sql in txn.begin.iter().chain(&txn.savepoints) {
+            if let Err(e) = conn.run_internal(sql).await {
+                return Err(settings_error(routing, shard, e));
+            }
+        }
+        txn.held.push((shard, None));
+        Ok((conn, true))
+    }
+
+    /// Returns a connection after a statement that completed cleanly.
+    pub(super) fn give_back(&mut self, shard: ShardId, conn: Pooled<ShardConnector>, held: bool) {
+        if !held {
+            conn.release();
+            return;
+        }
+        let slot = self
+            .txn
+            .as_mut()
+            .and_then(|txn| txn.held.iter_mut().find(|(s, _)| *s == shard));
+        match slot {
+            Some((_, slot)) => *slot = Some(conn),
+            // The transaction is gone (it cannot be, mid-statement): closing the connection rolls back its part.
+            None => drop(conn),
+        }
+    }
+
+    /// Ends the transaction, if any, with COMMIT or ROLLBACK on every shard it touched.
+    pub(super) async fn end_transaction(&mut self, routing: &Routing, commit: bool) -> Ended {
+        let Some(txn) = self.txn.take() else {
+            return Ended::Done;
+        };
+        let mut committed = Vec::new();
+        let mut failure: Option<(ShardId, WireError)> = None;
+        let mut rolled_back = Vec::new();
+        for (shard, conn) in txn.held {
+            // An empty slot means its connection broke mid-statement and was closed: the server rolled it back.
+            let Some(mut conn) = conn else { continue };
+            let sql = if commit && failure.is_none() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            match conn.run_internal(sql).await {
+                Ok(()) => {
+                    conn.release();
+                    if sql == "COMMIT" {
+                        committed.push(routing.describe(shard));
+                    } else {
+                        rolled_back.push(routing.describe(shard));
+                    }
+                }
+                // The transaction's state on this connection is unknown: close it, which rolls back what is left.
+                Err(e) if sql == "COMMIT" => failure = Some((shard, e)),
+                Err(e) => {
+                    warn!(conn = self.conn_id, shard = %routing.describe(shard), error = %e, "ROLLBACK failed; connection closed")
+                }
+            }
+        }
+        match failure {
+            None => Ended::Done,
+            Some((shard, e)) => {
+                warn!(conn = self.conn_id, shard = %routing.describe(shard), error = %e, "COMMIT failed");
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                Ended::CommitFailed(MysqlError::new(
+                    ER_ERROR_DURING_COMMIT,
+                    format!(
+                        "COMMIT failed on shard {}: {e}; committed on: {}; rolled back on: {}",
+                        routing.describe(shard),
+                        list(&committed),
+                        list(&rolled_back)
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Ends the transaction after one of its connections broke: the other shards roll back, as the broken one
+    /// did when its connection closed.
+    pub(super) async fn abort_transaction(&mut self, routing: &Routing) {
+        if self.txn.is_some() {
+            warn!(
+                conn = self.conn_id,
+                "transaction rolled back on every shard after a backend failure"
+            );
+            self.end_transaction(routing, false).await;
+        }
+    }
+
+    /// Runs a savepoint statement on every shard in the transaction and remembers it for shards that join later.
+    /// Outside a transaction there is nothing to save: MySQL answers SAVEPOINT with OK and the others with 1305.
+    pub(super) async fn savepoint(
+        &mut self,
+        routing: &Routing,
+        sql: &str,
+    ) -> Result<(), WireError> {
+        let Some(txn) = self.txn.as_mut() else {
+            let name = sql.split_ascii_whitespace().last().unwrap_or_default();
+            if sql
+                .get(..9)
+                .is_some_and(|w| w.eq_ignore_ascii_case("SAVEPOINT"))
+            {
+                return self.send_ok(0, 0).await;
+            }
+            let msg = format!("SAVEPOINT {name} does not exist");
+            return self
+                .send_error(&MysqlError::new(ER_SP_DOES_NOT_EXIST, msg))
+                .await;
+        };
+        let mut error = None;
+        for (shard, conn) in txn.held.iter_mut() {
+            let Some(conn) = conn.as_mut() else { continue };
+            if let Err(e) = conn.run_internal(sql).await {
+                error = Some(match e {
+                    WireError::Server {
+                        code,
+                        state,
+                        message,
+                    } => MysqlError::from_backend(code, state, message),
+                    other => MysqlError::new(
+                        ER_NET_READ_ERROR,
+                        format!("shard {}: {other}", routing.describe(*shard)),
+                    ),
+                });
+                break;
+            }
+        }
+        match error {
+            Some(e) => self.send_error(&e).await,
+            None => {
+                txn.savepoints.push(sql.to_string());
+                self.send_ok(0, 0).await
+            }
+        }
+    }
+}
+
+/// The error for a statement the proxy ran to prepare a connection (settings, BEGIN, savepoints).
+fn settings_error(routing: &Routing, shard: ShardId, e: WireError) -> MysqlError {
+    match e {
+        WireError::Server {
+            code,
+            state,
+            message,
+        } => MysqlError::from_backend(code, state, message),
+        other => MysqlError::new(
+            ER_NET_READ_ERROR,
+            format!("shard {}: {other}", routing.describe(shard)),
+        ),
+    }
+}

@@ -1,0 +1,308 @@
+//! Transactions and session variables: a transaction holds one backend connection per shard it touches until
+//! COMMIT or ROLLBACK; session variables, `LAST_INSERT_ID()` and `ROW_COUNT()` belong to the client session, not
+//! to whichever pooled connection ran its last statement.
+//!
+//! What a transaction has or has not made visible is checked directly on the shard databases, from connections
+//! of their own, the way another application would see it.
+
+use mysql_async::prelude::Queryable;
+
+use crate::harness::expect::{self, codes};
+use crate::harness::schema::{ORDERS_DDL, insert_order};
+use crate::harness::{Cluster, bounded};
+
+/// Two tenants whose `orders` rows live on different shards.
+fn tenants_on_two_shards(cluster: &Cluster) -> (u64, u64) {
+    let first = 1;
+    let shard = cluster.shard_index_for("orders", first);
+    let second = (2..1000)
+        .find(|t| cluster.shard_index_for("orders", *t) != shard)
+        .expect("some tenant lands on another shard");
+    (first, second)
+}
+
+/// The notes of `tenant`'s orders, read on its shard directly (committed data only).
+async fn committed_notes(cluster: &Cluster, tenant: u64) -> Vec<String> {
+    let shard = cluster.shard_for("orders", tenant);
+    cluster
+        .query_shard(
+            shard,
+            &format!("SELECT note FROM orders WHERE tenant_id = {tenant} ORDER BY id"),
+        )
+        .await
+}
+
+async fn cluster_with_orders(builder: crate::harness::cluster::ClusterBuilder) -> Cluster {
+    let cluster = builder.start().await;
+    cluster.ddl_on_every_shard(ORDERS_DDL).await;
+    cluster
+}
+
+#[tokio::test]
+async fn a_transaction_on_two_shards_commits_both_and_a_rollback_undoes_both() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(2, 4)).await;
+        let (a, b) = tenants_on_two_shards(&cluster);
+        let mut conn = cluster.proxy_conn().await;
+
+        conn.query_drop("BEGIN").await.expect("BEGIN");
+        conn.query_drop(insert_order(1, a, "a1"))
+            .await
+            .expect("insert a");
+        conn.query_drop(insert_order(2, b, "b1"))
+            .await
+            .expect("insert b");
+        // Inside the transaction its own writes are visible; outside, nothing yet.
+        let own: Vec<String> = conn
+            .query(format!("SELECT note FROM orders WHERE tenant_id = {b}"))
+            .await
+            .expect("read own write");
+        assert_eq!(own, ["b1"]);
+        assert!(committed_notes(&cluster, a).await.is_empty());
+        assert!(committed_notes(&cluster, b).await.is_empty());
+        conn.query_drop("COMMIT").await.expect("COMMIT");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1"]);
+        assert_eq!(committed_notes(&cluster, b).await, ["b1"]);
+
+        conn.query_drop("START TRANSACTION")
+            .await
+            .expect("START TRANSACTION");
+        for t in [a, b] {
+            conn.query_drop(format!(
+                "UPDATE orders SET note = 'changed' WHERE tenant_id = {t}"
+            ))
+            .await
+            .expect("update");
+        }
+        conn.query_drop("ROLLBACK").await.expect("ROLLBACK");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1"]);
+        assert_eq!(committed_notes(&cluster, b).await, ["b1"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn autocommit_off_holds_writes_until_commit_and_reports_itself() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
+        let (a, b) = tenants_on_two_shards(&cluster);
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop("SET autocommit = 0")
+            .await
+            .expect("SET autocommit = 0");
+        let autocommit: Vec<u64> = conn
+            .query("SELECT @@autocommit")
+            .await
+            .expect("@@autocommit");
+        assert_eq!(autocommit, [0]);
+        conn.query_drop(insert_order(1, a, "a1"))
+            .await
+            .expect("insert a");
+        conn.query_drop(insert_order(2, b, "b1"))
+            .await
+            .expect("insert b");
+        assert!(committed_notes(&cluster, a).await.is_empty());
+        conn.query_drop("COMMIT").await.expect("COMMIT");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1"]);
+        assert_eq!(committed_notes(&cluster, b).await, ["b1"]);
+
+        // The next statement opens the next transaction; turning autocommit back on commits it.
+        conn.query_drop(insert_order(3, a, "a2"))
+            .await
+            .expect("insert a2");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1"]);
+        conn.query_drop("SET autocommit = 1")
+            .await
+            .expect("SET autocommit = 1");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1", "a2"]);
+        let autocommit: Vec<u64> = conn
+            .query("SELECT @@autocommit")
+            .await
+            .expect("@@autocommit");
+        assert_eq!(autocommit, [1]);
+
+        expect::server_error(
+            conn.query_drop("SET autocommit = 'maybe'").await,
+            codes::WRONG_VALUE_FOR_VAR,
+            "SET autocommit = 'maybe'",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_savepoint_means_the_same_point_on_a_shard_that_joins_later() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
+        let (a, b) = tenants_on_two_shards(&cluster);
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop("BEGIN").await.expect("BEGIN");
+        conn.query_drop(insert_order(1, a, "before"))
+            .await
+            .expect("insert");
+        conn.query_drop("SAVEPOINT s1").await.expect("SAVEPOINT");
+        // Shard of `b` joins after the savepoint: rolling back to it must undo this insert too.
+        conn.query_drop(insert_order(2, b, "after"))
+            .await
+            .expect("insert b");
+        conn.query_drop(insert_order(3, a, "after"))
+            .await
+            .expect("insert a");
+        conn.query_drop("ROLLBACK TO SAVEPOINT s1")
+            .await
+            .expect("ROLLBACK TO");
+        conn.query_drop(insert_order(4, b, "kept"))
+            .await
+            .expect("insert b again");
+        conn.query_drop("RELEASE SAVEPOINT s1")
+            .await
+            .expect("RELEASE");
+        conn.query_drop("COMMIT").await.expect("COMMIT");
+        assert_eq!(committed_notes(&cluster, a).await, ["before"]);
+        assert_eq!(committed_notes(&cluster, b).await, ["kept"]);
+
+        expect::server_error(
+            conn.query_drop("ROLLBACK TO SAVEPOINT s1").await,
+            codes::SP_DOES_NOT_EXIST,
+            "ROLLBACK TO outside a transaction",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn single_mode_refuses_a_second_shard_and_keeps_the_transaction() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 4).transaction_mode("single")).await;
+        let (a, b) = tenants_on_two_shards(&cluster);
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop("BEGIN").await.expect("BEGIN");
+        conn.query_drop(insert_order(1, a, "a1"))
+            .await
+            .expect("insert a");
+        expect::server_error(
+            conn.query_drop(insert_order(2, b, "b1")).await,
+            codes::NOT_SUPPORTED_YET,
+            "a second shard in single mode",
+        );
+        conn.query_drop(insert_order(3, a, "a2"))
+            .await
+            .expect("same shard still works");
+        conn.query_drop("COMMIT").await.expect("COMMIT");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1", "a2"]);
+        assert!(committed_notes(&cluster, b).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_transaction_leaves_nothing_behind() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 4).pool_max_size(1)).await;
+        let (a, b) = tenants_on_two_shards(&cluster);
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop("BEGIN").await.expect("BEGIN");
+        conn.query_drop(insert_order(1, a, "lost"))
+            .await
+            .expect("insert a");
+        conn.query_drop(insert_order(2, b, "lost"))
+            .await
+            .expect("insert b");
+        drop(conn);
+        // With one connection per shard, the next session can only run once the old one's were given up.
+        let mut next = cluster.proxy_conn().await;
+        next.query_drop(insert_order(3, a, "next"))
+            .await
+            .expect("next session writes");
+        let notes: Vec<String> = next
+            .query(format!("SELECT note FROM orders WHERE tenant_id = {a}"))
+            .await
+            .expect("select");
+        assert_eq!(notes, ["next"]);
+        assert!(committed_notes(&cluster, b).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn session_variables_follow_the_session_not_the_pooled_connection() {
+    bounded(async {
+        // One backend connection per shard: both sessions must share it.
+        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let mut a = cluster.proxy_conn().await;
+        let mut b = cluster.proxy_conn().await;
+        let default_mode: Vec<String> = b.query("SELECT @@sql_mode").await.expect("sql_mode");
+        a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES', wait_timeout = 1234")
+            .await
+            .expect("SET");
+        for _ in 0..2 {
+            let mine: Vec<(String, u64)> = a
+                .query("SELECT @@sql_mode, @@wait_timeout")
+                .await
+                .expect("a reads");
+            assert_eq!(mine, [("ANSI_QUOTES".to_string(), 1234)]);
+            let theirs: Vec<String> = b.query("SELECT @@sql_mode").await.expect("b reads");
+            assert_eq!(theirs, default_mode);
+        }
+        // A value computed from the connection's own state is resolved once, when it is set.
+        a.query_drop("SET sql_mode = CONCAT(@@sql_mode, ',NO_ZERO_DATE')")
+            .await
+            .expect("SET from an expression");
+        b.query_drop("SELECT 1")
+            .await
+            .expect("b uses the connection");
+        let mine: Vec<String> = a.query("SELECT @@sql_mode").await.expect("a reads");
+        assert_eq!(mine, ["ANSI_QUOTES,NO_ZERO_DATE"]);
+        // The server's own checks apply, and a refused SET changes nothing.
+        expect::server_error(
+            a.query_drop("SET SESSION nosuch_variable = 1").await,
+            codes::UNKNOWN_SYSTEM_VARIABLE,
+            "unknown variable",
+        );
+        expect::server_error(
+            a.query_drop("SET GLOBAL wait_timeout = 5").await,
+            codes::NOT_SUPPORTED_YET,
+            "SET GLOBAL",
+        );
+        let mine: Vec<u64> = a.query("SELECT @@wait_timeout").await.expect("a reads");
+        assert_eq!(mine, [1234]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn last_insert_id_and_row_count_are_the_sessions_own() {
+    bounded(async {
+        let cluster = Cluster::builder(1, 2).pool_max_size(1).start().await;
+        cluster
+            .ddl_on_every_shard(
+                "CREATE TABLE events (id BIGINT AUTO_INCREMENT PRIMARY KEY, tenant_id BIGINT UNSIGNED NOT NULL, what VARCHAR(16))",
+            )
+            .await;
+        let mut a = cluster.proxy_conn().await;
+        let mut b = cluster.proxy_conn().await;
+        a.query_drop("INSERT INTO events (tenant_id, what) VALUES (7, 'x')")
+            .await
+            .expect("a inserts");
+        let a_id = a.last_insert_id().expect("an id");
+        b.query_drop("INSERT INTO events (id, tenant_id, what) VALUES (500, 7, 'y')")
+            .await
+            .expect("b inserts");
+        b.query_drop("INSERT INTO events (tenant_id, what) VALUES (7, 'z')")
+            .await
+            .expect("b inserts again");
+        let seen: Vec<u64> = a.query("SELECT LAST_INSERT_ID()").await.expect("a reads");
+        assert_eq!(seen, [a_id]);
+        let seen: Vec<u64> = b.query("SELECT LAST_INSERT_ID()").await.expect("b reads");
+        assert_eq!(seen, [501]);
+        // ROW_COUNT() after an UPDATE is the rows it changed; after a SELECT, -1.
+        a.query_drop("UPDATE events SET what = 'w' WHERE tenant_id = 7")
+            .await
+            .expect("update");
+        let rows: Vec<i64> = a.query("SELECT ROW_COUNT()").await.expect("row_count");
+        assert_eq!(rows, [3]);
+        let rows: Vec<i64> = a.query("SELECT ROW_COUNT()").await.expect("row_count");
+        assert_eq!(rows, [-1]);
+    })
+    .await;
+}
