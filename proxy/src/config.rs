@@ -25,6 +25,8 @@ impl Defaults {
     const ACQUIRE_TIMEOUT_MS: u64 = 5_000;
     const CONNECT_TIMEOUT_MS: u64 = 3_000;
     const PLAN_CACHE_SIZE: usize = 10_000;
+    const SCATTER_FANOUT: usize = 32;
+    const SCATTER_MAX_ROWS: usize = 100_000;
 }
 
 /// The whole proxy configuration.
@@ -69,6 +71,15 @@ pub struct Config {
     /// What a transaction that touches a second shard does (ADR 11).
     #[serde(default)]
     pub transaction_mode: TransactionMode,
+    /// Let UPDATE and DELETE without a tenant key run on every shard (refused when false, the default).
+    #[serde(default)]
+    pub allow_scatter_writes: bool,
+    /// Shards a scattered statement runs on at once (the connections it holds at a time).
+    #[serde(default = "default_scatter_fanout")]
+    pub scatter_fanout: usize,
+    /// Most rows the shards may return, in all, for one scattered SELECT: the proxy buffers them to merge.
+    #[serde(default = "default_scatter_max_rows")]
+    pub scatter_max_rows: usize,
 }
 
 /// How transactions spanning shards commit.
@@ -168,6 +179,14 @@ fn default_acquire_timeout_ms() -> u64 {
 fn default_connect_timeout_ms() -> u64 {
     Defaults::CONNECT_TIMEOUT_MS
 }
+fn default_scatter_fanout() -> usize {
+    Defaults::SCATTER_FANOUT
+}
+
+fn default_scatter_max_rows() -> usize {
+    Defaults::SCATTER_MAX_ROWS
+}
+
 fn default_plan_cache_size() -> usize {
     Defaults::PLAN_CACHE_SIZE
 }
@@ -199,6 +218,23 @@ impl Config {
     }
 
     /// See `handshake_timeout_ms`.
+    /// The advertised version as MySQL numbers it in executable comments (`10.11.6` is 101106), read from
+    /// `server_version` after MariaDB's `5.5.5-` prefix; 0 if it has no `major.minor.patch`.
+    pub fn server_version_number(&self) -> u32 {
+        let v = self
+            .server_version
+            .strip_prefix("5.5.5-")
+            .unwrap_or(&self.server_version);
+        let mut parts = v
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map(|p| p.parse::<u32>().ok());
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(Some(a)), Some(Some(b)), Some(Some(c))) => a * 10_000 + b * 100 + c,
+            _ => 0,
+        }
+    }
+
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.handshake_timeout_ms)
     }
@@ -266,6 +302,12 @@ impl Config {
         if self.pool.max_size == 0 {
             p.push("pool.max_size: must be at least 1".to_string());
         }
+        if self.scatter_fanout == 0 {
+            p.push("scatter_fanout: must be at least 1".to_string());
+        }
+        if self.scatter_max_rows == 0 {
+            p.push("scatter_max_rows: must be at least 1".to_string());
+        }
         if self.max_allowed_packet < 1024 {
             p.push("max_allowed_packet: must be at least 1024".to_string());
         }
@@ -287,7 +329,18 @@ mod tests {
         assert_eq!(c.pool.max_size, 16);
         assert_eq!(c.max_allowed_packet, 16 << 20);
         assert_eq!(c.client_write_timeout_ms, 60_000);
+        assert_eq!(c.transaction_mode, TransactionMode::Multi);
+        assert!(!c.allow_scatter_writes);
+        assert_eq!(c.server_version_number(), 101106);
         assert!(c.validate().is_empty());
+    }
+
+    #[test]
+    fn twopc_is_refused_until_it_exists() {
+        let r: Result<Config, _> = serde_yaml_ng::from_str(
+            "users: []\nbackend: {user: root}\ntopology: {file: t}\ntransaction_mode: twopc\n",
+        );
+        assert!(r.unwrap_err().to_string().contains("twopc"));
     }
 
     #[test]

@@ -496,32 +496,73 @@ async fn errors_raised_by_mariadb_reach_the_client_unchanged() {
 }
 
 #[tokio::test]
-async fn statements_spanning_tenants_are_refused_with_1235_and_change_nothing() {
+async fn statements_spanning_tenants_answer_as_an_unsharded_server() {
     bounded(async {
         let mut setup = setup().await;
         setup.apply(&inserts()).await;
-        // Two tenants on different shards.
-        let a = 3;
-        let b = (4..)
-            .find(|t| setup.cluster.shard_index_for("items", *t) != setup.cluster.shard_index_for("items", a))
-            .expect("some tenant lives elsewhere");
-        // Valid SQL (the plain server answers it) that reads more than one tenant, or cannot be proved not to.
+        let (a, b) = two_tenants_on_two_shards(&setup);
+        // Reads scatter to the shards they need (or all) and are merged; writes go to each tenant's shard.
         let reads = [
-            format!("SELECT x.id FROM items x JOIN items y ON x.id = y.id WHERE x.tenant_id = {a}"),
-            format!("SELECT id FROM items WHERE tenant_id = {a} AND id IN (SELECT id FROM items WHERE tenant_id = {b})"),
-            format!("SELECT id FROM items WHERE tenant_id IN ({a}, {b})"),
-            format!("SELECT id FROM items WHERE tenant_id = {a} OR tenant_id = {b}"),
-            format!("SELECT id FROM items WHERE tenant_id = {a} OR 1 = 1"),
-            format!("SELECT id FROM items WHERE NOT (tenant_id <> {a})"),
-            format!("SELECT id FROM items WHERE tenant_id = {a} XOR 1"),
-            "SELECT COUNT(*) FROM items".to_owned(),
+            (format!("SELECT id FROM items WHERE tenant_id IN ({a}, {b}) ORDER BY id"), true),
+            (format!("SELECT id FROM items WHERE tenant_id = {a} OR tenant_id = {b}"), false),
+            (format!("SELECT id FROM items WHERE tenant_id = {a} OR 1 = 1"), false),
+            (format!("SELECT id FROM items WHERE NOT (tenant_id <> {a})"), false),
+            ("SELECT COUNT(*) FROM items".to_owned(), true),
         ];
+        for (sql, ordered) in &reads {
+            for pair in &mut setup.pairs {
+                pair.compare(sql, *ordered).await;
+            }
+        }
         let writes = [
             format!("UPDATE items SET qty = 0 WHERE tenant_id IN ({a}, {b})"),
             format!("DELETE FROM items WHERE tenant_id = {a} OR tenant_id = {b}"),
-            format!("UPDATE items SET tenant_id = {b} WHERE tenant_id = {a}"),
             format!("INSERT INTO items (id, tenant_id, sku) VALUES (99990, {a}, 'two'), (99991, {b}, 'tenants')"),
+        ];
+        // One pair writes; the state of both sides is compared after.
+        let pair = &mut setup.pairs[0];
+        for sql in &writes {
+            let proxied = pair.proxy.run(sql).await;
+            let direct = pair.reference.run(sql).await;
+            let affected = |o: &Outcome| match o {
+                Outcome::Done { affected_rows, .. } => *affected_rows,
+                other => panic!("`{sql}`: {other:?}"),
+            };
+            assert_eq!(affected(&proxied), affected(&direct), "`{sql}`: affected rows");
+        }
+        setup.assert_same_state("items").await;
+    })
+    .await;
+}
+
+/// Two tenants whose `items` rows live on different shards.
+fn two_tenants_on_two_shards(setup: &Setup) -> (u64, u64) {
+    let a = 3;
+    let b = (4..)
+        .find(|t| {
+            setup.cluster.shard_index_for("items", *t) != setup.cluster.shard_index_for("items", a)
+        })
+        .expect("some tenant lives elsewhere");
+    (a, b)
+}
+
+#[tokio::test]
+async fn statements_that_cannot_be_run_correctly_across_tenants_are_refused_with_1235_and_change_nothing()
+ {
+    bounded(async {
+        let mut setup = setup().await;
+        setup.apply(&inserts()).await;
+        let (a, b) = two_tenants_on_two_shards(&setup);
+        // Valid SQL (the plain server answers it) that shardgate cannot run correctly on shards.
+        let reads = [
+            format!("SELECT x.id FROM items x JOIN items y ON x.id = y.id WHERE x.tenant_id = {a}"),
+            format!("SELECT id FROM items WHERE tenant_id = {a} AND id IN (SELECT id FROM items WHERE tenant_id = {b})"),
+            format!("SELECT id FROM items WHERE tenant_id = {a} XOR 1"),
+        ];
+        let writes = [
+            format!("UPDATE items SET tenant_id = {b} WHERE tenant_id = {a}"),
             format!("INSERT INTO items (id, tenant_id, sku) SELECT id + 50000, tenant_id, sku FROM items WHERE tenant_id = {a}"),
+            // Every shard: refused unless allow_scatter_writes is set.
             "DELETE FROM items".to_owned(),
         ];
         for (sql, on_reference) in reads.iter().map(|s| (s, true)).chain(writes.iter().map(|s| (s, false))) {

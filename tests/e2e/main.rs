@@ -21,5 +21,6 @@ mod isolation;
 mod mariadb_cli;
 mod prepared;
 mod routing;
+mod scatter;
 mod sessions;
 mod transactions;

@@ -131,12 +131,19 @@ async fn statements_that_cannot_be_routed_are_refused_at_prepare_or_execute() {
         let cluster = Cluster::builder(1, 4).start().await;
         cluster.ddl_on_every_shard(ITEMS_DDL).await;
         let mut conn = cluster.proxy_conn().await;
+        // Without a tenant an UPDATE would change every shard: refused when it runs (allow_scatter_writes is off).
         expect::server_error(
-            conn.prep("UPDATE items SET name = ? WHERE id = ?")
+            conn.exec_drop("UPDATE items SET name = ? WHERE id = ?", ("x", 1))
+                .await,
+            codes::NOT_SUPPORTED_YET,
+            "UPDATE without a tenant",
+        );
+        expect::server_error(
+            conn.prep("INSERT INTO items (id, tenant_id) VALUES (?, ?), (?, ?)")
                 .await
                 .map(drop),
             codes::NOT_SUPPORTED_YET,
-            "UPDATE without a tenant",
+            "a multi-row INSERT whose tenants are parameters",
         );
         expect::server_error(
             conn.exec_drop("SELECT name FROM items WHERE tenant_id = ?", (Value::NULL,))

@@ -11,6 +11,7 @@ use mysql_async::prelude::Queryable;
 use shardgate_topology::Topology;
 
 use crate::harness::cluster::routed_shard_name;
+use crate::harness::expect::{self, codes};
 use crate::harness::schema::{ORDERS_DDL, insert_order};
 use crate::harness::{Cluster, bounded, join_all, layout, proxy, within};
 
@@ -263,4 +264,55 @@ async fn assert_backends_hold_exactly(cluster: &Cluster, ledger: &Ledger) {
         wrong.is_empty(),
         "orders stored with other contents than written: {wrong:?}"
     );
+}
+
+#[tokio::test]
+async fn the_proxy_says_which_shards_it_has_and_where_a_tenant_lives() {
+    bounded(async {
+        let cluster = Cluster::builder(2, 8)
+            .pin(PINNED_TENANT, "e0-")
+            .start()
+            .await;
+        let mut conn = cluster.proxy_conn().await;
+        let shards: Vec<(String, u64, String, String, String)> = conn
+            .query("SHOW SHARDGATE_SHARDS")
+            .await
+            .expect("SHOW SHARDGATE_SHARDS");
+        let listed: Vec<(String, String)> = shards
+            .iter()
+            .map(|(name, _, _, _, database)| (name.clone(), database.clone()))
+            .collect();
+        let expected: Vec<(String, String)> = cluster
+            .shards()
+            .iter()
+            .map(|s| (s.name.clone(), s.database.clone()))
+            .collect();
+        assert_eq!(listed, expected);
+        for (name, _, _, address, _) in &shards {
+            let backend = cluster.backend_of(cluster.shard_named(name));
+            assert_eq!(
+                address,
+                &format!("127.0.0.1:{}", backend.port()),
+                "shard {name}"
+            );
+        }
+        for tenant in [1u64, 7, 1000, PINNED_TENANT] {
+            let route: Vec<(String, u64, String, String, String)> = conn
+                .query(format!("SHOW SHARDGATE_ROUTE FOR orders {tenant}"))
+                .await
+                .expect("SHOW SHARDGATE_ROUTE");
+            assert_eq!(route.len(), 1);
+            assert_eq!(
+                route[0].0,
+                cluster.shard_for("orders", tenant).name,
+                "tenant {tenant}"
+            );
+        }
+        expect::server_error(
+            conn.query_drop("SHOW SHARDGATE_NONSENSE").await,
+            codes::PARSE_ERROR,
+            "an unknown proxy statement",
+        );
+    })
+    .await;
 }

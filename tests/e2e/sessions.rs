@@ -467,7 +467,7 @@ async fn statement_counters(conns: &mut [mysql_async::Conn]) -> Vec<Vec<(String,
 }
 
 #[tokio::test]
-async fn executable_comments_are_refused_with_1235_and_reach_no_backend() {
+async fn executable_comments_are_read_as_the_server_reads_them() {
     bounded(async {
         let cluster = cluster_with_orders(Cluster::builder(2, 8)).await;
         let mut conn = cluster.proxy_conn().await;
@@ -476,21 +476,38 @@ async fn executable_comments_are_refused_with_1235_and_reach_no_backend() {
                 .await
                 .expect("INSERT");
         }
+        // The content of a comment for this server version is part of the statement: both tenants' rows.
+        for sql in [
+            "SELECT note FROM orders WHERE tenant_id = 1 /*! OR 1=1 */",
+            "SELECT note FROM orders WHERE tenant_id = 1 /*!50000 OR 1=1 */",
+            "SELECT note FROM orders WHERE tenant_id = 1 /*M! OR 1=1 */",
+        ] {
+            let notes: Vec<String> = conn.query(sql).await.expect(sql);
+            assert_eq!(notes, ["kept", "kept"], "{sql}");
+        }
+        // A comment for a newer server is a comment; dump tools' hints are read.
+        let notes: Vec<String> = conn
+            .query("SELECT /*!40001 SQL_NO_CACHE */ note FROM orders WHERE tenant_id = 1 /*!999999 OR 1=1 */")
+            .await
+            .expect("version-gated comments");
+        assert_eq!(notes, ["kept"]);
+        // Writes that the content widens to every shard are refused, and reach no backend.
         let mut watchers = Vec::new();
         for backend in cluster.backends() {
             watchers.push(backend.conn().await);
         }
         let before = statement_counters(&mut watchers).await;
-        let hidden = [
-            "SELECT note FROM orders WHERE tenant_id = 1 /*! OR 1=1 */",
-            "SELECT note FROM orders WHERE tenant_id = 1 /*!50000 OR 1=1 */",
-            "SELECT note FROM orders WHERE tenant_id = 1 /*M! OR 1=1 */",
+        for sql in [
             "DELETE FROM orders WHERE tenant_id = 1 /*!  OR 1=1 */",
             "UPDATE orders SET note = 'leak' WHERE tenant_id = 1 /*! OR 1=1 */",
-        ];
-        for sql in hidden {
+        ] {
             expect::server_error(conn.query_drop(sql).await, codes::NOT_SUPPORTED_YET, sql);
         }
+        expect::server_error(
+            conn.query_drop("SELECT 1 /*! + 1").await,
+            codes::PARSE_ERROR,
+            "an executable comment left open",
+        );
         let after = statement_counters(&mut watchers).await;
         assert_eq!(after, before, "a refused statement reached a backend");
         for tenant in [1, 2] {

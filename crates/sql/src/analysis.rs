@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use crate::scatter::MergePlan;
+
 /// The answer for one statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
@@ -117,11 +119,51 @@ pub enum Route {
         /// The tenant named by the statement.
         key: TenantKey,
     },
+    /// On the shards of several tenants of one sharded table, or on every shard.
+    ///
+    /// A statement whose WHERE clause names one tenant (`col = <literal>`) is
+    /// [`Route::Tenant`]; one naming a set of them (`col IN (...)`, or `col = a OR
+    /// col = b`), or none, is a scatter. A set that names one tenant once duplicates
+    /// are removed (`col IN (5, 5)`) is [`Route::Tenant`] again.
+    Scatter {
+        /// The sharded table.
+        table: Arc<str>,
+        /// The tenants the statement is limited to, without duplicates, in order of
+        /// first appearance: run it on each of their shards (once per shard). `None`:
+        /// run it on every shard.
+        keys: Option<Vec<TenantKey>>,
+        /// For a SELECT, how to combine the shards' result sets (its
+        /// [`MergePlan::shard_sql`] is what each shard runs). `None` for UPDATE and
+        /// DELETE: each shard runs the statement as written and the affected-row
+        /// counts add up; whether a write without any tenant may run on every shard
+        /// is the proxy's policy.
+        merge: Option<Arc<MergePlan>>,
+    },
+    /// An INSERT or REPLACE whose VALUES rows belong to several tenants: run each part
+    /// on its tenant's shard. Each part is the original statement (modifiers, column
+    /// list and any `ON DUPLICATE KEY UPDATE` kept) with only that tenant's rows, in
+    /// their original order. The parts are not atomic together: the proxy decides
+    /// whether to run them in one distributed transaction or refuse.
+    SplitInsert {
+        /// The sharded table.
+        table: Arc<str>,
+        /// One part per tenant, in order of the tenant's first row.
+        parts: Vec<InsertPart>,
+    },
     /// On any one shard: no sharded table is touched (e.g. `SELECT 1`, `SHOW ...`).
     AnyShard,
     /// No routing decision: session and transaction statements, DDL and
     /// [`StatementKind::Other`]; the proxy acts on the kind.
     None,
+}
+
+/// The rows of one tenant of a [`Route::SplitInsert`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertPart {
+    /// The tenant of every row of `sql`.
+    pub key: TenantKey,
+    /// The INSERT statement to run on that tenant's shard.
+    pub sql: String,
 }
 
 /// The tenant a statement names, as written.

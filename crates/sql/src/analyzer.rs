@@ -10,21 +10,24 @@
 //! too when nothing in them comes from a literal, so session chatter skips the parser.
 //!
 //! A hit decodes only the tenant's slot from the statement text: no AST, and no
-//! allocation except for a string tenant key.
+//! allocation except for a string tenant key. Scatter SELECTs are never cached (their
+//! merge plan depends on literals), and an INSERT whose bound rows name several
+//! tenants is parsed again to be split, hit or not (see [`crate::plan`]).
 
 use std::sync::Arc;
 
+use sqlparser::ast::Statement;
 use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
 
 use crate::Schema;
-use crate::analysis::Analysis;
-use crate::analyze::{self, Outcome};
+use crate::analysis::{Analysis, Route};
+use crate::analyze::{self, Outcome, split};
 use crate::cache::PlanCache;
 use crate::error::SqlError;
 use crate::lexer;
-use crate::plan::Plan;
-use crate::scratch::Scratch;
+use crate::plan::{Plan, RowKeys};
+use crate::scratch::{Scratch, Slot};
 use crate::slot_map::SlotMap;
 
 /// Analyses statements, caching a plan per fingerprint. Shared by every session.
@@ -59,7 +62,12 @@ impl Analyzer {
             .get(&scratch.fingerprint, generation, scratch.slots.len())
         {
             self.cache.record_hit();
-            return plan.bind(sql, &scratch.slots, true);
+            return match plan.bind(sql, &scratch.slots, true) {
+                Err(error @ SqlError::MultipleTenants { .. }) => {
+                    self.split(&plan, sql, scratch, None, error)
+                }
+                answer => answer,
+            };
         }
         self.cache.record_miss();
         self.plan(sql, schema, scratch, generation)
@@ -88,10 +96,7 @@ impl Analyzer {
         scratch: &Scratch,
         generation: u64,
     ) -> Result<Analysis, SqlError> {
-        let parsed = Parser::new(&MySqlDialect {})
-            .try_with_sql(sql)
-            .and_then(|mut parser| parser.parse_statements());
-        let statements = match parsed {
+        let statements = match parse(sql) {
             Ok(statements) => statements,
             Err(error) => {
                 // Classified from the fingerprint's words alone: nothing read from a slot
@@ -106,7 +111,7 @@ impl Analyzer {
             [] => return Err(SqlError::Empty),
             _ => return Err(SqlError::unsupported("multiple statements in one query")),
         };
-        let draft = match analyze::statement(statement, schema)? {
+        let draft = match analyze::statement(sql, statement, schema)? {
             Outcome::Final(analysis) => {
                 let covered = || SlotMap::new(sql, &scratch.slots).covers(statement);
                 return Ok(self.keep_fixed(analysis, scratch, generation, covered));
@@ -117,10 +122,57 @@ impl Analyzer {
         let covered = slots.covers(statement);
         let plan = Plan::from_draft(draft, &slots, covered, generation, scratch.slots.len());
         let analysis = plan.bind(sql, &scratch.slots, false);
+        let plan = Arc::new(plan);
         if covered && plan.is_cacheable() {
-            self.cache.insert(&scratch.fingerprint, Arc::new(plan));
+            self.cache.insert(&scratch.fingerprint, Arc::clone(&plan));
         }
-        analysis
+        match analysis {
+            Err(error @ SqlError::MultipleTenants { .. }) => {
+                self.split(&plan, sql, scratch, Some(statement), error)
+            }
+            answer => answer,
+        }
+    }
+
+    /// An INSERT whose rows name several tenants (`error` says so): split into one
+    /// INSERT per tenant, or `error` when it cannot be.
+    ///
+    /// Only statements without `?`: a placeholder's tenant is known only when the
+    /// statement is executed, and a part would renumber the placeholders it keeps.
+    fn split(
+        &self,
+        plan: &Plan,
+        sql: &str,
+        scratch: &Scratch,
+        statement: Option<&Statement>,
+        error: SqlError,
+    ) -> Result<Analysis, SqlError> {
+        if scratch
+            .slots
+            .iter()
+            .any(|slot| matches!(slot, Slot::Param { .. }))
+        {
+            return Err(error);
+        }
+        let Some(RowKeys { table, keys }) = plan.row_keys(sql, &scratch.slots) else {
+            return Err(error);
+        };
+        let row_keys = keys?;
+        let parsed;
+        let statement = match statement {
+            Some(statement) => statement,
+            None => {
+                parsed = parse(sql).map_err(|error| SqlError::from_parser(sql, &error))?;
+                match parsed.as_slice() {
+                    [statement] => statement,
+                    _ => return Err(error),
+                }
+            }
+        };
+        match split::parts(sql, statement, &row_keys)? {
+            Some(parts) => Ok(plan.analysis(Route::SplitInsert { table, parts }, false)),
+            None => Err(error),
+        }
     }
 
     /// Caches a tenant-free answer when it holds for its whole fingerprint: it has no
@@ -140,4 +192,11 @@ impl Analyzer {
         }
         analysis
     }
+}
+
+/// The statements of `sql`, parsed as MySQL.
+fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    Parser::new(&MySqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_statements())
 }

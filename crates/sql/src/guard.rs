@@ -155,32 +155,38 @@ pub fn calls_session_function(fingerprint: &str) -> bool {
 
 /// `SAVEPOINT x`, `RELEASE SAVEPOINT x` or `ROLLBACK [WORK] TO [SAVEPOINT] x`, with `x` one identifier.
 pub fn is_savepoint_statement(fingerprint: &str) -> bool {
-    let words: Vec<&str> = fingerprint
-        .trim_end_matches([';', ' '])
-        .split_ascii_whitespace()
-        .collect();
-    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
-    let name = |w: &str| {
-        let plain = w.bytes().all(is_word);
-        let quoted = w.len() >= 2 && w.starts_with('`') && w.ends_with('`');
-        plain || quoted
+    let s = fingerprint.trim().trim_end_matches(';').trim_end();
+    let name = if let Some(rest) = strip_word(s, "SAVEPOINT") {
+        rest
+    } else if let Some(rest) = strip_word(s, "RELEASE").and_then(|r| strip_word(r, "SAVEPOINT")) {
+        rest
+    } else if let Some(rest) = strip_word(s, "ROLLBACK") {
+        let rest = strip_word(rest, "WORK").unwrap_or(rest);
+        let Some(rest) = strip_word(rest, "TO") else {
+            return false;
+        };
+        strip_word(rest, "SAVEPOINT").unwrap_or(rest)
+    } else {
+        return false;
     };
-    match words.as_slice() {
-        [sp, n] => is(sp, "SAVEPOINT") && name(n),
-        [rel, sp, n] => is(rel, "RELEASE") && is(sp, "SAVEPOINT") && name(n),
-        [rb, rest @ ..] if is(rb, "ROLLBACK") => {
-            let rest = match rest {
-                [work, more @ ..] if is(work, "WORK") => more,
-                other => other,
-            };
-            match rest {
-                [to, n] => is(to, "TO") && name(n),
-                [to, sp, n] => is(to, "TO") && is(sp, "SAVEPOINT") && name(n),
-                _ => false,
-            }
-        }
-        _ => false,
+    is_identifier(name)
+}
+
+/// `s` after the keyword `word` and the blanks that follow it.
+fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
+    let head = s.get(..word.len())?;
+    let rest = &s[word.len()..];
+    (head.eq_ignore_ascii_case(word) && rest.starts_with(|c: char| c.is_ascii_whitespace()))
+        .then(|| rest.trim_start())
+}
+
+/// One plain or backquoted identifier.
+fn is_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.first() == Some(&b'`') {
+        return b.len() >= 2 && skip_quoted(b, 0) == b.len();
     }
+    !b.is_empty() && b.iter().copied().all(is_word)
 }
 
 fn next_non_blank(b: &[u8], mut i: usize) -> Option<u8> {

@@ -6,13 +6,18 @@
 //! topology: the caller describes the keyspace with a [`Schema`] and maps the returned
 //! [`TenantKey`] to a shard itself.
 //!
-//! The answer is exact or an error. A statement that might read or write another
-//! tenant's rows is refused ([`SqlError`]), never routed on a guess.
+//! The answer is exact or an error ([`SqlError`]), never a guess. A statement names
+//! one tenant ([`Route::Tenant`]), a set of tenants or none ([`Route::Scatter`]: the
+//! proxy decides by its policy whether to run it on those shards, or on all), or,
+//! for an INSERT, rows of several tenants ([`Route::SplitInsert`]). A scatter SELECT
+//! comes with a [`MergePlan`] whose merged answer is what one MariaDB holding every
+//! tenant would return; a shape that cannot be merged exactly is refused.
 //!
 //! The hot path is the plan cache: a hand-written lexer ([`Scratch`] holds its output)
 //! fingerprints the statement; a cached plan says which literal slot holds the tenant,
 //! and only that slot is decoded. On a miss, sqlparser parses the text and the
-//! analysis builds the plan.
+//! analysis builds the plan. Scatter SELECTs and split INSERTs depend on more than
+//! their tenant literals, so they are parsed every time.
 //!
 //! What the caller must guarantee, because the analysis reads SQL the way MySQL does
 //! in its default modes:
@@ -62,12 +67,17 @@ mod plan;
 mod position;
 pub mod rewrite;
 mod scan;
+mod scatter;
 mod scratch;
 mod slot_map;
+mod tokens;
 
-pub use analysis::{Analysis, Route, SetAssignment, SetScope, StatementKind, TableName, TenantKey};
+pub use analysis::{
+    Analysis, InsertPart, Route, SetAssignment, SetScope, StatementKind, TableName, TenantKey,
+};
 pub use analyzer::Analyzer;
 pub use error::SqlError;
+pub use scatter::{Aggregate, AggregateKind, GroupKey, MergePlan, SortKey};
 pub use scratch::{LiteralKind, Scratch, Slot};
 
 /// The keyspace's tables, as the caller knows them.

@@ -4,15 +4,24 @@
 //! kind, the tables and the route's shape, and for the tenant only *which slots* hold
 //! it. Binding a plan to a statement decodes those slots from that statement's text:
 //! a cache hit never returns the tenant of the statement the plan was made from.
+//!
+//! What is cached (see [`Plan::is_cacheable`]): tenant routes and scatter UPDATEs and
+//! DELETEs, whose answer is the route's shape plus keys decoded from slots. Not
+//! cached: scatter SELECTs, whose merge plan and shard text depend on literals
+//! (`LIMIT 10`, `ORDER BY 2`, the text copied around them), so every such statement is
+//! parsed; and the parts of a split INSERT, which the analyzer builds from the AST
+//! whenever a bound plan finds rows of several tenants.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use sqlparser::ast::Value;
 
 use crate::analysis::{Analysis, Route, StatementKind, TableName, TenantKey};
-use crate::analyze::{Draft, DraftRoute};
+use crate::analyze::{Draft, DraftRoute, KeyExpr};
 use crate::error::SqlError;
 use crate::literal::{self, Refusal};
+use crate::scatter::MergePlan;
 use crate::scratch::Slot;
 use crate::slot_map::SlotMap;
 
@@ -44,6 +53,22 @@ pub(crate) enum PlanRoute {
     NoRoute,
     /// One sharded table; the tenant is read from the statement.
     Tenant(TenantPlan),
+    /// One sharded table, on a set of tenants or on all of them.
+    Scatter(ScatterPlan),
+}
+
+/// Where the tenants of a statement on several of them are written.
+#[derive(Debug)]
+pub(crate) struct ScatterPlan {
+    /// The sharded table.
+    pub(crate) table: Arc<str>,
+    /// Its sharding column.
+    pub(crate) column: Arc<str>,
+    /// Every literal naming one of the tenants (repeats kept); `None`: all tenants.
+    pub(crate) keys: Option<Vec<KeySource>>,
+    /// The merge plan (SELECT) or nothing (writes) for several shards, or why the
+    /// statement cannot run on several.
+    pub(crate) merge: Result<Option<Arc<MergePlan>>, SqlError>,
 }
 
 /// Where the tenant of a single-table statement is written.
@@ -90,11 +115,7 @@ pub(crate) enum KeyRule {
 
 impl Plan {
     /// The plan of a draft: each tenant literal becomes its slot, or is decoded from
-    /// the AST when it is not exactly one slot.
-    ///
-    /// Unless `covered` (every slot is an AST value), a value's span is not trusted to
-    /// be all of it: sqlparser gives `'ac' 'me'` the span of `'ac'` alone. Then only
-    /// placeholders are read from their slots.
+    /// the AST when it is not exactly one slot (see [`sources`]).
     pub(crate) fn from_draft(
         draft: Draft<'_>,
         slots: &SlotMap,
@@ -109,34 +130,23 @@ impl Plan {
                 column,
                 keys,
                 rule,
-            } => {
-                let keys = keys
-                    .into_iter()
-                    .map(|key| {
-                        let trusted = covered || matches!(key.value.value, Value::Placeholder(_));
-                        (
-                            key,
-                            trusted.then(|| slots.index_of(key.value.span)).flatten(),
-                        )
-                    })
-                    .map(|(key, slot)| match slot {
-                        Some(index) => KeySource::Slot {
-                            index,
-                            negated: key.negated,
-                        },
-                        None => KeySource::Decoded {
-                            key: literal::decode_value(&key.value.value, key.negated),
-                            literal: format!("{}{}", if key.negated { "-" } else { "" }, key.value),
-                        },
-                    })
-                    .collect();
-                PlanRoute::Tenant(TenantPlan {
-                    table,
-                    column,
-                    keys,
-                    rule,
-                })
-            }
+            } => PlanRoute::Tenant(TenantPlan {
+                table,
+                column,
+                keys: sources(keys, slots, covered),
+                rule,
+            }),
+            DraftRoute::Scatter {
+                table,
+                column,
+                keys,
+                merge,
+            } => PlanRoute::Scatter(ScatterPlan {
+                table,
+                column,
+                keys: keys.map(|keys| sources(keys, slots, covered)),
+                merge,
+            }),
         };
         Self {
             generation,
@@ -157,7 +167,10 @@ impl Plan {
             slot_count,
             route: match analysis.route {
                 Route::AnyShard => PlanRoute::AnyShard,
-                Route::None | Route::Tenant { .. } => PlanRoute::NoRoute,
+                Route::None
+                | Route::Tenant { .. }
+                | Route::Scatter { .. }
+                | Route::SplitInsert { .. } => PlanRoute::NoRoute,
             },
             kind: analysis.kind,
             tables: analysis.tables,
@@ -179,18 +192,20 @@ impl Plan {
                 | StatementKind::Ddl { .. }
                 | StatementKind::Other
         );
-        !matches!(analysis.route, Route::Tenant { .. }) && (slot_count == 0 || literal_free)
+        matches!(analysis.route, Route::AnyShard | Route::None) && (slot_count == 0 || literal_free)
     }
 
     /// Whether the plan holds for every statement of its fingerprint (given that the
     /// statement it was made from is covered by AST values).
     pub(crate) fn is_cacheable(&self) -> bool {
+        let from_slots =
+            |keys: &[KeySource]| keys.iter().all(|key| matches!(key, KeySource::Slot { .. }));
         match &self.route {
             PlanRoute::AnyShard | PlanRoute::NoRoute => true,
-            PlanRoute::Tenant(tenant) => tenant
-                .keys
-                .iter()
-                .all(|key| matches!(key, KeySource::Slot { .. })),
+            PlanRoute::Tenant(tenant) => from_slots(&tenant.keys),
+            PlanRoute::Scatter(scatter) => {
+                self.kind != StatementKind::Select && scatter.keys.as_deref().is_none_or(from_slots)
+            }
         }
     }
 
@@ -208,14 +223,106 @@ impl Plan {
                 table: Arc::clone(&tenant.table),
                 key: tenant.key(sql, slots)?,
             },
+            PlanRoute::Scatter(scatter) => scatter.route(sql, slots)?,
         };
-        Ok(Analysis {
+        Ok(self.analysis(route, cached))
+    }
+
+    /// The analysis of a statement of this plan routed by `route`.
+    pub(crate) fn analysis(&self, route: Route, cached: bool) -> Analysis {
+        Analysis {
             kind: self.kind.clone(),
             route,
             tables: Arc::clone(&self.tables),
             schema: self.schema.clone(),
             calls_database: self.calls_database,
             cached,
+        }
+    }
+
+    /// For an INSERT plan: the table, and the tenant of each row of statement `sql`.
+    pub(crate) fn row_keys(&self, sql: &str, slots: &[Slot]) -> Option<RowKeys> {
+        let PlanRoute::Tenant(tenant) = &self.route else {
+            return None;
+        };
+        if tenant.rule != KeyRule::Rows {
+            return None;
+        }
+        let keys = tenant
+            .keys
+            .iter()
+            .map(|source| decode(&tenant.table, &tenant.column, sql, slots, source))
+            .collect();
+        Some(RowKeys {
+            table: Arc::clone(&tenant.table),
+            keys,
+        })
+    }
+}
+
+/// The tenants of an INSERT's rows.
+#[derive(Debug)]
+pub(crate) struct RowKeys {
+    /// The sharded table.
+    pub(crate) table: Arc<str>,
+    /// Each row's tenant, in row order, or why one is not a tenant.
+    pub(crate) keys: Result<Vec<TenantKey>, SqlError>,
+}
+
+/// The key sources of `keys`: their slots, or their values decoded from the AST when a
+/// value is not exactly one slot.
+///
+/// Unless `covered` (every slot is an AST value), a value's span is not trusted to be
+/// all of it: sqlparser gives `'ac' 'me'` the span of `'ac'` alone. Then only
+/// placeholders are read from their slots.
+fn sources(keys: Vec<KeyExpr<'_>>, slots: &SlotMap, covered: bool) -> Vec<KeySource> {
+    keys.into_iter()
+        .map(|key| {
+            let trusted = covered || matches!(key.value.value, Value::Placeholder(_));
+            match trusted.then(|| slots.index_of(key.value.span)).flatten() {
+                Some(index) => KeySource::Slot {
+                    index,
+                    negated: key.negated,
+                },
+                None => KeySource::Decoded {
+                    key: literal::decode_value(&key.value.value, key.negated),
+                    literal: format!("{}{}", if key.negated { "-" } else { "" }, key.value),
+                },
+            }
+        })
+        .collect()
+}
+
+impl ScatterPlan {
+    /// The route of statement `sql`: its distinct tenants (a tenant route when there is
+    /// only one), or every shard.
+    fn route(&self, sql: &str, slots: &[Slot]) -> Result<Route, SqlError> {
+        let keys = match &self.keys {
+            None => None,
+            Some(sources) => {
+                let mut seen = HashSet::with_capacity(sources.len());
+                let mut keys = Vec::with_capacity(sources.len());
+                for source in sources {
+                    let key = decode(&self.table, &self.column, sql, slots, source)?;
+                    if seen.insert(key.clone()) {
+                        keys.push(key);
+                    }
+                }
+                if keys.len() == 1
+                    && let Some(key) = keys.pop()
+                {
+                    return Ok(Route::Tenant {
+                        table: Arc::clone(&self.table),
+                        key,
+                    });
+                }
+                Some(keys)
+            }
+        };
+        Ok(Route::Scatter {
+            table: Arc::clone(&self.table),
+            keys,
+            merge: self.merge.clone()?,
         })
     }
 }
@@ -225,7 +332,7 @@ impl TenantPlan {
     fn key(&self, sql: &str, slots: &[Slot]) -> Result<TenantKey, SqlError> {
         let mut first: Option<TenantKey> = None;
         for source in &self.keys {
-            let key = self.decode(sql, slots, source)?;
+            let key = decode(&self.table, &self.column, sql, slots, source)?;
             match &first {
                 None => first = Some(key),
                 Some(seen) if *seen == key => {}
@@ -238,35 +345,6 @@ impl TenantPlan {
         })
     }
 
-    /// Decodes one key source.
-    fn decode(&self, sql: &str, slots: &[Slot], source: &KeySource) -> Result<TenantKey, SqlError> {
-        match source {
-            KeySource::Slot { index, negated } => {
-                let slot = slots.get(*index).ok_or_else(|| {
-                    SqlError::unsupported("internal error: plan does not match the statement")
-                })?;
-                literal::decode_slot(sql, slot, *negated).map_err(|reason| {
-                    let text = sql.get(slot.span()).unwrap_or_default();
-                    let sign = if *negated { "-" } else { "" };
-                    self.bad_literal(format!("{sign}{text}"), reason)
-                })
-            }
-            KeySource::Decoded { key, literal } => key
-                .clone()
-                .map_err(|reason| self.bad_literal(literal.clone(), reason)),
-        }
-    }
-
-    /// The error for a literal that is not a tenant id.
-    fn bad_literal(&self, literal: String, reason: Refusal) -> SqlError {
-        SqlError::BadTenantLiteral {
-            table: self.table.to_string(),
-            column: self.column.to_string(),
-            literal,
-            reason,
-        }
-    }
-
     /// The error for keys naming different tenants.
     fn conflict(&self) -> SqlError {
         let (table, column) = (self.table.to_string(), self.column.to_string());
@@ -274,5 +352,36 @@ impl TenantPlan {
             KeyRule::Conjuncts => SqlError::ConflictingTenants { table, column },
             KeyRule::Rows => SqlError::MultipleTenants { table, column },
         }
+    }
+}
+
+/// Decodes one key source of statement `sql` naming a tenant of `table`.
+fn decode(
+    table: &str,
+    column: &str,
+    sql: &str,
+    slots: &[Slot],
+    source: &KeySource,
+) -> Result<TenantKey, SqlError> {
+    let bad_literal = |literal: String, reason: Refusal| SqlError::BadTenantLiteral {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        literal,
+        reason,
+    };
+    match source {
+        KeySource::Slot { index, negated } => {
+            let slot = slots.get(*index).ok_or_else(|| {
+                SqlError::unsupported("internal error: plan does not match the statement")
+            })?;
+            literal::decode_slot(sql, slot, *negated).map_err(|reason| {
+                let text = sql.get(slot.span()).unwrap_or_default();
+                let sign = if *negated { "-" } else { "" };
+                bad_literal(format!("{sign}{text}"), reason)
+            })
+        }
+        KeySource::Decoded { key, literal } => key
+            .clone()
+            .map_err(|reason| bad_literal(literal.clone(), reason)),
     }
 }

@@ -57,6 +57,26 @@ pub(crate) fn slot_locations(sql: &str, slots: &[Slot]) -> Vec<(Location, Locati
         .collect()
 }
 
+/// The byte offsets of `locations`, which must not decrease, found in one pass; a
+/// location the text does not have gives `None`.
+pub(crate) fn offsets_of(sql: &str, locations: &[Location]) -> Vec<Option<usize>> {
+    let mut found = Vec::with_capacity(locations.len());
+    let mut wanted = locations.iter().peekable();
+    let mut here = Location { line: 1, column: 1 };
+    for (index, ch) in sql.char_indices().chain(std::iter::once((sql.len(), '\0'))) {
+        while wanted.next_if(|&&location| location == here).is_some() {
+            found.push(Some(index));
+        }
+        // A location between characters of this one, or behind us, is not in the text.
+        while wanted.next_if(|&&location| location < here).is_some() {
+            found.push(None);
+        }
+        advance(&mut here, ch);
+    }
+    found.resize(locations.len(), None);
+    found
+}
+
 /// Moves past one character the way sqlparser's tokenizer does.
 fn advance(location: &mut Location, ch: char) {
     if ch == '\n' {
@@ -106,6 +126,18 @@ mod tests {
         assert_eq!(
             slot_locations(sql, &slots),
             vec![(at(1, 8), at(1, 10)), (at(2, 2), at(2, 6))]
+        );
+    }
+
+    #[test]
+    fn offsets_of_sorted_locations_are_found_in_one_pass() {
+        let sql = "SELECT 'é',\n 5";
+        assert_eq!(
+            offsets_of(
+                sql,
+                &[at(1, 1), at(1, 8), at(1, 11), at(2, 2), at(2, 3), at(9, 1)]
+            ),
+            vec![Some(0), Some(7), Some(11), Some(14), Some(15), None]
         );
     }
 

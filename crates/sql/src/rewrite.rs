@@ -115,6 +115,91 @@ pub fn substitute(sql: &str, values: &ProxyValues<'_>) -> Option<String> {
     Some(out)
 }
 
+/// Why a statement's executable comments cannot be unwrapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadExecutableComment(pub &'static str);
+
+/// The statement with its executable comments resolved as a server of version `server_version` (MySQL-style
+/// number: 10.11.6 is 101106) would read it: `/*!NNNNN body */` and `/*M!NNNNNN body */` become `body` when
+/// `NNNNN` is at most the version (or absent), and disappear otherwise. `None` when there were none.
+///
+/// Drivers and dump tools send these (`/*!40101 SET NAMES utf8mb4 */`, `SELECT /*!40001 SQL_NO_CACHE */ *`), and
+/// the statement the server runs is their content: the proxy must analyse that statement, not one in which the
+/// content hides inside a comment.
+pub fn unwrap_executable_comments(
+    sql: &str,
+    server_version: u32,
+) -> Result<Option<String>, BadExecutableComment> {
+    let b = sql.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    // Where the body of the executable comment being read ends (its `*/`), while inside one.
+    let mut inside = false;
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' | b'`' => i = skip_quoted(b, i),
+            b'#' => i = skip_line(b, i),
+            b'-' if b.get(i + 1) == Some(&b'-')
+                && b.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                i = skip_line(b, i)
+            }
+            b'*' if inside && b.get(i + 1) == Some(&b'/') => {
+                out.push_str(&sql[copied..i]);
+                out.push(' ');
+                i += 2;
+                copied = i;
+                inside = false;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let marker = match (b.get(i + 2), b.get(i + 3)) {
+                    (Some(b'!'), _) => Some(i + 3),
+                    (Some(b'M' | b'm'), Some(b'!')) => Some(i + 4),
+                    _ => None,
+                };
+                let Some(body) = marker else {
+                    // A plain comment: skipped whole (it may hold quotes).
+                    i = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
+                    continue;
+                };
+                if inside {
+                    return Err(BadExecutableComment("nested executable comments"));
+                }
+                let digits = b[body..].iter().take_while(|c| c.is_ascii_digit()).count();
+                let version = match digits {
+                    0 => 0,
+                    5 | 6 => sql[body..body + digits].parse::<u32>().unwrap_or(u32::MAX),
+                    _ => {
+                        return Err(BadExecutableComment(
+                            "an executable comment version must have 5 or 6 digits",
+                        ));
+                    }
+                };
+                out.push_str(&sql[copied..i]);
+                out.push(' ');
+                if version <= server_version {
+                    inside = true;
+                    i = body + digits;
+                } else {
+                    // For a newer server: the whole comment is a comment.
+                    i = sql[body..].find("*/").map_or(b.len(), |p| body + p + 2);
+                }
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if inside {
+        return Err(BadExecutableComment("an executable comment is not closed"));
+    }
+    if copied == 0 {
+        return Ok(None);
+    }
+    out.push_str(&sql[copied..]);
+    Ok(Some(out))
+}
+
 fn put_value(out: &mut String, literal: &str, original: &str, alias: bool) {
     if alias {
         out.push_str(literal);
@@ -271,6 +356,42 @@ mod tests {
         );
         // With an argument LAST_INSERT_ID(expr) sets the value on the server: left alone.
         assert!(sub("UPDATE s SET id = LAST_INSERT_ID(id + 1)").is_none());
+    }
+
+    #[test]
+    fn executable_comments_become_their_content_for_this_version() {
+        let unwrap = |sql| unwrap_executable_comments(sql, 101106);
+        assert_eq!(
+            unwrap("/*!40101 SET NAMES utf8mb4 */").unwrap().unwrap(),
+            "  SET NAMES utf8mb4  "
+        );
+        assert_eq!(
+            unwrap("SELECT /*!40001 SQL_NO_CACHE */ * FROM t")
+                .unwrap()
+                .unwrap(),
+            "SELECT   SQL_NO_CACHE   * FROM t"
+        );
+        assert_eq!(
+            unwrap("SELECT 1 /*M!110500 + 1 */").unwrap().unwrap(),
+            "SELECT 1  "
+        );
+        assert_eq!(
+            unwrap("SELECT 1 /*! + 1 */").unwrap().unwrap(),
+            "SELECT 1   + 1  "
+        );
+        // A `*/` inside a string in the body does not end it.
+        assert_eq!(
+            unwrap("/*!50000 SELECT '*/' */").unwrap().unwrap(),
+            "  SELECT '*/'  "
+        );
+        assert!(
+            unwrap("SELECT '/*!40101 x */', 1 /* plain */")
+                .unwrap()
+                .is_none()
+        );
+        assert!(unwrap("SELECT 1 /*!40101 + 1").is_err());
+        assert!(unwrap("SELECT /*!40101 /*!40101 1 */ */").is_err());
+        assert!(unwrap("SELECT /*!401 1 */").is_err());
     }
 
     #[test]

@@ -74,6 +74,11 @@ fn a_second_sharded_table_anywhere_is_refused() {
 }
 
 #[test]
+fn statements_on_several_tenants_scatter_or_split() {
+    check(&cases(include_str!("testdata/scatter_cases.txt")));
+}
+
+#[test]
 fn session_transaction_show_and_ddl_statements_are_classified() {
     check(&cases(include_str!("testdata/session_cases.txt")));
 }

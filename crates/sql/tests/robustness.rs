@@ -37,6 +37,18 @@ fn deep_nesting_is_refused_not_overflowed() {
         analyze_on_small_stack(chain),
         Err(SqlError::Unsupported { .. })
     ));
+    for deep_item in [
+        format!(
+            "SELECT a{} AS x FROM orders ORDER BY x",
+            " + 1".repeat(3_990)
+        ),
+        format!("SELECT a FROM orders ORDER BY a{}", " OR a".repeat(3_990)),
+    ] {
+        assert!(matches!(
+            analyze_on_small_stack(deep_item),
+            Err(SqlError::Unsupported { .. })
+        ));
+    }
     let unions = format!("SELECT 1{}", " UNION SELECT 1".repeat(100_000));
     assert!(matches!(
         analyze_on_small_stack(unions),
@@ -78,6 +90,29 @@ fn big_but_flat_statements_are_analysed() {
     assert!(analyze_on_small_stack(list).is_ok());
 }
 
+#[test]
+fn big_statements_on_many_tenants_are_analysed() {
+    let tenants = format!(
+        "SELECT a, COUNT(*) FROM orders WHERE tenant_id IN (0{}) GROUP BY a ORDER BY a LIMIT 5",
+        (1..20_000).map(|n| format!(", {n}")).collect::<String>()
+    );
+    assert!(analyze_on_small_stack(tenants).is_ok());
+    let chain = format!(
+        "SELECT a FROM orders WHERE tenant_id = 0{}",
+        (1..1_990)
+            .map(|n| format!(" OR tenant_id = {n}"))
+            .collect::<String>()
+    );
+    assert!(analyze_on_small_stack(chain).is_ok());
+    let rows = format!(
+        "INSERT INTO orders (tenant_id, v) VALUES (0, 'x'){}",
+        (1..5_000)
+            .map(|n| format!(", ({n}, 'y')"))
+            .collect::<String>()
+    );
+    assert!(analyze_on_small_stack(rows).is_ok());
+}
+
 /// Every prefix and many splices of valid statements: errors are fine, panics are not.
 #[test]
 fn mangled_statements_never_panic() {
@@ -90,6 +125,8 @@ fn mangled_statements_never_panic() {
         "WITH c AS (SELECT 1) SELECT `we``ird`, @@version FROM c JOIN t USING (id)",
         "SHOW VARIABLES LIKE 'a%'",
         "/*+ hint */ DELETE FROM orders WHERE tenant_id = ?;",
+        "SELECT DISTINCT a AS x, AVG(b), MIN(c) m FROM orders WHERE tenant_id IN (1, 'a', ?) GROUP BY x, 2 ORDER BY x DESC, m LIMIT 5, 10 FOR UPDATE",
+        "REPLACE INTO orders (tenant_id, v) VALUES (1, 'a'), (2, 'b') ON DUPLICATE KEY UPDATE v = VALUES(v)",
     ];
     let analyzer = Analyzer::new(64);
     let keyspace = Keyspace::default();

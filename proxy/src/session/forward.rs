@@ -375,7 +375,7 @@ impl Session {
 
 /// Makes sure the connection has the statement prepared, replays long data, and gives the execute payload with
 /// the backend's statement id.
-async fn bind_execute(
+pub(super) async fn bind_execute(
     conn: &mut BackendConn,
     sql: &Arc<str>,
     request: &ExecuteRequest<'_>,

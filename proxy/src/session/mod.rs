@@ -5,9 +5,12 @@
 //! one statement, or of a transaction, and drives that backend round trip itself, with no channel hop.
 
 mod forward;
+mod inspect;
 mod login;
+mod multi_shard;
 mod prepared;
 mod query;
+mod scatter;
 mod transaction;
 mod variables;
 
@@ -197,6 +200,12 @@ impl Session {
     }
 
     async fn send_error(&mut self, e: &MysqlError) -> Result<(), WireError> {
+        self.queue_error(e);
+        self.client.flush().await
+    }
+
+    /// Puts an ERR reply in the client's write buffer without sending it yet.
+    fn queue_error(&mut self, e: &MysqlError) {
         debug!(conn = self.conn_id, code = e.code, message = %e.message, "error to client");
         put_err(
             self.client.write_buf(),
@@ -205,7 +214,6 @@ impl Session {
             &e.state,
             &e.message,
         );
-        self.client.flush().await
     }
 
     async fn use_database(&mut self, db: &str) -> Result<(), WireError> {

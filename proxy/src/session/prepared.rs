@@ -6,17 +6,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use shardgate_sql::{Analysis, Route, SqlError, StatementKind, TenantKey, guard};
-use shardgate_topology::{ShardId, TenantRef};
+use shardgate_topology::ShardId;
 use shardgate_wire::packet::put_packet;
 use shardgate_wire::response::put_eof;
 use shardgate_wire::stmt::{
-    ExecuteRequest, LAST_PREPARED_STATEMENT, ParamType, ParamValue, PrepareOk, SendLongData,
-    statement_id_of,
+    ExecuteRequest, LAST_PREPARED_STATEMENT, ParamType, PrepareOk, SendLongData, statement_id_of,
 };
 use shardgate_wire::{ResponseKind, WireError};
 
 use super::Session;
 use super::forward::ShardCommand;
+use super::multi_shard;
 use crate::mysql_error::*;
 use crate::routing::{Routing, TopologySchema};
 
@@ -70,27 +70,25 @@ impl Session {
         let shard = match &analysis.route {
             Route::Tenant {
                 table,
-                key: TenantKey::Int(n),
-            } => routing.topology.route(table, TenantRef::Int(*n)),
-            Route::Tenant {
-                table,
-                key: TenantKey::Str(s),
-            } => routing.topology.route(table, TenantRef::Str(s)),
+                key: key @ (TenantKey::Int(_) | TenantKey::Str(_)),
+            } => multi_shard::tenant_ref(key).and_then(|t| multi_shard::route(&routing, table, t)),
             _ => Ok(self.any_shard()),
         };
         let shard = match shard {
             Ok(s) => s,
-            Err(e) => {
-                return self
-                    .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, e.to_string()))
-                    .await;
-            }
+            Err(e) => return self.send_error(&e).await,
         };
         let (mut conn, held) = match self.acquire(&routing, shard).await {
             Ok(c) => c,
             Err(e) => return self.send_error(&e).await,
         };
-        let sql: Arc<str> = Arc::from(text);
+        // A scattered SELECT runs the planner's rewrite on every shard; its hidden columns stay out of the reply.
+        let (sql, visible): (Arc<str>, usize) = match &analysis.route {
+            Route::Scatter {
+                merge: Some(plan), ..
+            } => (Arc::from(plan.shard_sql.as_str()), plan.visible_columns),
+            _ => (Arc::from(text), usize::MAX),
+        };
         let prepared = match conn.prepare(&sql).await {
             Ok(p) => {
                 self.give_back(shard, conn, held);
@@ -133,7 +131,7 @@ impl Session {
                 long_data_overflow: false,
             },
         );
-        self.write_prepare_reply(id, &prepared);
+        self.write_prepare_reply(id, &prepared, visible);
         self.client.flush().await
     }
 
@@ -184,10 +182,15 @@ impl Session {
                 | StatementKind::Replace,
                 Route::Tenant { .. },
             )
-            | (StatementKind::Select, Route::AnyShard) => Ok(analysis),
+            | (StatementKind::Select, Route::AnyShard)
+            | (StatementKind::Select, Route::Scatter { merge: Some(_), .. })
+            | (StatementKind::Update | StatementKind::Delete, Route::Scatter { merge: None, .. }) => {
+                Ok(analysis)
+            }
             (StatementKind::Select | StatementKind::Insert | StatementKind::Update, _)
             | (StatementKind::Delete | StatementKind::Replace, _) => refuse(
-                "this statement shape cannot be prepared through shardgate yet: it does not name one tenant",
+                "this statement shape cannot be prepared through shardgate yet (a multi-row INSERT for several \
+                 tenants: send it as a plain query)",
             ),
             _ => refuse(
                 "only SELECT, INSERT, UPDATE, DELETE and REPLACE can be prepared through shardgate; send session and \
@@ -198,18 +201,25 @@ impl Session {
 
     /// PREPARE_OK with the proxy's id, then the parameter and column definitions as the backend sent them, with
     /// the EOFs a client without CLIENT_DEPRECATE_EOF expects after each non-empty list.
-    fn write_prepare_reply(&mut self, id: u32, prepared: &crate::backend::Prepared) {
+    fn write_prepare_reply(
+        &mut self,
+        id: u32,
+        prepared: &crate::backend::Prepared,
+        visible: usize,
+    ) {
         let classic = !self.deprecate_eof();
         let status = self.status();
+        let (params, columns) = prepared
+            .definitions
+            .split_at(usize::from(prepared.ok.num_params).min(prepared.definitions.len()));
+        let columns = &columns[..visible.min(columns.len())];
         let ok = PrepareOk {
             statement_id: id,
+            num_columns: u16::try_from(columns.len()).unwrap_or(u16::MAX),
             ..prepared.ok
         };
         let out = self.client.write_buf();
         let mut seq = ok.put(out, self.reply_seq);
-        let (params, columns) = prepared
-            .definitions
-            .split_at(usize::from(prepared.ok.num_params).min(prepared.definitions.len()));
         for list in [params, columns] {
             for def in list {
                 seq = put_packet(out, seq, def);
@@ -265,6 +275,33 @@ impl Session {
         }
         let sql = Arc::clone(&stmt.sql);
         let idempotent = stmt.analysis.kind == StatementKind::Select;
+        if let Route::Scatter { table, keys, merge } = &stmt.analysis.route {
+            let (table, keys, merge) = (Arc::clone(table), keys.clone(), merge.clone());
+            let shards =
+                match self.scatter_shards(&routing, &table, keys.as_deref(), Some(&request)) {
+                    Ok(s) => s,
+                    Err(e) => return self.send_error(&e).await,
+                };
+            let targets: Vec<_> = shards
+                .iter()
+                .map(|s| {
+                    let command = ShardCommand::Execute {
+                        sql: &sql,
+                        request: &request,
+                        long_data: &long_data,
+                    };
+                    (*s, command)
+                })
+                .collect();
+            return match merge {
+                Some(plan) => {
+                    let spec = multi_shard::merge_spec(&plan, self.shared.config.scatter_max_rows);
+                    self.scatter(&routing, &targets, &spec).await?;
+                    self.client.flush().await
+                }
+                None => self.scatter_write(&routing, keys.is_none(), &targets).await,
+            };
+        }
         let shard = match route_execute(&routing, &stmt.analysis.route, &request) {
             Ok(Some(shard)) => shard,
             Ok(None) => self.any_shard(),
@@ -340,44 +377,20 @@ fn route_execute(
     let Route::Tenant { table, key } = route else {
         return Ok(None);
     };
-    let bad = |what: String| MysqlError::new(ER_NOT_SUPPORTED_YET, what);
     let value;
     let tenant = match key {
-        TenantKey::Int(n) => TenantRef::Int(*n),
-        TenantKey::Str(s) => TenantRef::Str(s),
         TenantKey::Param(i) => {
-            value = request
-                .param(usize::from(*i))
-                .map_err(|e| bad(format!("tenant parameter {}: {e}", i + 1)))?;
-            match &value {
-                // Two's complement for negatives, as for literals (Vitess semantics).
-                ParamValue::Int(n) => TenantRef::Int(*n as u64),
-                ParamValue::UInt(n) => TenantRef::Int(*n),
-                ParamValue::Bytes(b) => {
-                    TenantRef::Str(std::str::from_utf8(b).map_err(|_| {
-                        bad(format!("tenant parameter {} is not valid UTF-8", i + 1))
-                    })?)
-                }
-                ParamValue::Null => {
-                    return Err(bad(format!(
-                        "tenant parameter {} is NULL: it names no tenant",
-                        i + 1
-                    )));
-                }
-                other => {
-                    return Err(bad(format!(
-                        "tenant parameter {} must be an integer or a string, not {other:?}",
-                        i + 1
-                    )));
-                }
-            }
+            value = request.param(usize::from(*i)).map_err(|e| {
+                MysqlError::new(
+                    ER_NOT_SUPPORTED_YET,
+                    format!("tenant parameter {}: {e}", i + 1),
+                )
+            })?;
+            multi_shard::param_tenant(&value, *i)?
         }
+        other => multi_shard::tenant_ref(other)?,
     };
-    routing
-        .topology
-        .route(table, tenant)
-        .map(Some)
-        .map_err(|e| bad(e.to_string()))
+    multi_shard::route(routing, table, tenant).map(Some)
 }
 
 fn unknown_statement(id: u32, command: &str) -> MysqlError {

@@ -4,13 +4,14 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use shardgate_sql::guard;
-use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute};
+use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute, unwrap_executable_comments};
 use shardgate_sql::{LiteralKind, Route, Slot, SqlError, StatementKind, TenantKey};
 use shardgate_topology::TenantRef;
 use shardgate_wire::WireError;
 use tracing::debug;
 
 use super::Session;
+use super::inspect;
 use super::transaction::{Ended, Transaction};
 use crate::charset::{is_identifier, is_known_charset};
 use crate::mysql_error::*;
@@ -22,6 +23,41 @@ impl Session {
         let routing = self.shared.routing.load();
         let text = String::from_utf8_lossy(&payload[1..]);
         let lossy = matches!(text, Cow::Owned(_));
+        // The statement the server runs is the content of its executable comments: that is what gets analysed.
+        let unwrapped = if text.contains("/*") {
+            let version = self.shared.config.server_version_number();
+            match unwrap_executable_comments(&text, version) {
+                Ok(Some(sql)) if !lossy => {
+                    let mut packet = Vec::with_capacity(sql.len() + 1);
+                    packet.push(payload[0]);
+                    packet.extend_from_slice(sql.as_bytes());
+                    Some(packet)
+                }
+                Ok(Some(_)) => {
+                    let msg = "executable comments in a statement that is not valid UTF-8 are not supported";
+                    return self
+                        .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                        .await;
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    let msg = format!("You have an error in your SQL syntax: {}", e.0);
+                    return self.send_error(&MysqlError::new(ER_PARSE_ERROR, msg)).await;
+                }
+            }
+        } else {
+            None
+        };
+        let payload = unwrapped.as_deref().unwrap_or(payload);
+        let text = match &unwrapped {
+            Some(p) => String::from_utf8_lossy(&p[1..]),
+            None => text,
+        };
+        match inspect::parse(&text) {
+            Some(Ok(what)) => return self.inspect(&routing, what).await,
+            Some(Err(e)) => return self.send_error(&e).await,
+            None => {}
+        }
         let schema = TopologySchema(&routing.topology);
         let analysis = match self
             .shared
@@ -71,7 +107,9 @@ impl Session {
             None => text,
         };
         match (&analysis.kind, &analysis.route) {
-            (_, Route::Tenant { .. }) if analysis.tables.iter().any(|t| t.schema.is_some()) => {
+            (_, Route::Tenant { .. } | Route::Scatter { .. } | Route::SplitInsert { .. })
+                if analysis.tables.iter().any(|t| t.schema.is_some()) =>
+            {
                 let msg = "schema-qualified table names are not supported yet: select the keyspace as the default \
                            database and name tables without a qualifier";
                 self.send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
@@ -105,6 +143,31 @@ impl Session {
                             .await
                     }
                 }
+            }
+            (_, Route::Scatter { table, keys, merge }) => {
+                if lossy
+                    && keys
+                        .iter()
+                        .flatten()
+                        .any(|k| matches!(k, TenantKey::Str(_)))
+                {
+                    let msg = "a string tenant id in a statement that is not valid UTF-8 cannot be routed safely";
+                    return self
+                        .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                        .await;
+                }
+                self.run_scatter(&routing, table, keys.as_deref(), merge.as_deref(), payload)
+                    .await
+            }
+            (_, Route::SplitInsert { table, parts }) => {
+                if lossy {
+                    let msg =
+                        "a multi-tenant INSERT that is not valid UTF-8 cannot be split safely";
+                    return self
+                        .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                        .await;
+                }
+                self.run_split_insert(&routing, table, parts).await
             }
             (StatementKind::Begin, _) => {
                 // BEGIN inside a transaction commits it first, as on MySQL.

@@ -5,27 +5,42 @@
 //! tenant; [`Plan::from_draft`](crate::plan::Plan::from_draft) then ties them to the
 //! lexer's slots so the plan can be reused for every statement of the fingerprint.
 //!
-//! Rules of this walking skeleton: a statement may touch at most one sharded table,
-//! once, in its own FROM (or target) list; its tenant is `col = <literal>` in a
-//! top-level conjunct of its WHERE clause, or the sharding column of every inserted
-//! row. Everything else on a sharded table is refused, never guessed.
+//! The rules. A statement may touch at most one sharded table, once, in its own FROM
+//! (or target) list. Then:
+//!
+//! - SELECT, UPDATE, DELETE: `col = <literal>` in a top-level conjunct of the WHERE
+//!   clause names the tenant ([`Route::Tenant`](crate::Route::Tenant)). Without one, a
+//!   top-level conjunct `col IN (<literal>, ...)` or an OR of such conditions names a
+//!   set of tenants, and no such conjunct means every tenant: both are
+//!   [`Route::Scatter`](crate::Route::Scatter). A scatter SELECT carries a
+//!   [`MergePlan`](crate::MergePlan) (see [`merge`] for the shapes it covers; the rest
+//!   is refused); a scatter UPDATE or DELETE may not have LIMIT or RETURNING.
+//! - INSERT, REPLACE: the sharding column of every row names its tenant. Rows of
+//!   several tenants (literal values, no `?`) are split into one INSERT per tenant
+//!   ([`Route::SplitInsert`](crate::Route::SplitInsert), built in [`split`] when the
+//!   plan is bound). `INSERT ... SELECT` is refused.
+//!
+//! Everything else on a sharded table is refused, never guessed.
 
 mod fallback;
 mod insert;
+mod merge;
 mod session;
+pub(crate) mod split;
 mod tables;
 mod tenant;
 
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    Delete, FromTable, ObjectNamePart, Query, Select, SetExpr, Statement, Update,
+    Delete, Expr, FromTable, ObjectNamePart, Query, Select, SetExpr, Statement, Update,
 };
 
 use crate::Schema;
 use crate::analysis::{Analysis, StatementKind, TableName};
 use crate::error::SqlError;
 use crate::plan::KeyRule;
+use crate::scatter::MergePlan;
 
 pub(crate) use fallback::classify as classify_unparsed;
 pub(crate) use tenant::KeyExpr;
@@ -53,6 +68,19 @@ pub(crate) struct Draft<'a> {
 pub(crate) enum DraftRoute<'a> {
     /// No sharded table.
     AnyShard,
+    /// One sharded table, on the shards of a set of tenants or on every shard.
+    Scatter {
+        /// The sharded table.
+        table: Arc<str>,
+        /// Its sharding column.
+        column: Arc<str>,
+        /// The literals naming the tenants (repeats kept); `None`: every tenant.
+        keys: Option<Vec<KeyExpr<'a>>>,
+        /// What running on several shards takes: a merge plan for a SELECT, nothing
+        /// for a write; or why the statement cannot run on several shards (refused
+        /// only when its tenants turn out to be several).
+        merge: Result<Option<Arc<MergePlan>>, SqlError>,
+    },
     /// One sharded table, tenant named by `keys` (never empty).
     Tenant {
         /// The sharded table.
@@ -75,13 +103,14 @@ pub(crate) enum Outcome<'a> {
     Final(Analysis),
 }
 
-/// Analyses one statement against `schema`.
+/// Analyses one statement (whose text is `sql`) against `schema`.
 pub(crate) fn statement<'a>(
+    sql: &str,
     stmt: &'a Statement,
     schema: &dyn Schema,
 ) -> Result<Outcome<'a>, SqlError> {
     match stmt {
-        Statement::Query(query) => select(stmt, query, schema),
+        Statement::Query(query) => select(sql, stmt, query, schema),
         Statement::Insert(insert) => insert::analyze(stmt, insert, schema),
         Statement::Update(update) => self::update(stmt, update, schema),
         Statement::Delete(delete) => self::delete(stmt, delete, schema),
@@ -91,6 +120,7 @@ pub(crate) fn statement<'a>(
 
 /// A query: routed by the WHERE clause of its main SELECT.
 fn select<'a>(
+    sql: &str,
     stmt: &'a Statement,
     query: &'a Query,
     schema: &dyn Schema,
@@ -112,8 +142,20 @@ fn select<'a>(
         column: &column,
         scope: &scope,
     };
-    let keys = target.where_keys(main.and_then(|select| select.selection.as_ref()));
+    let selection = main.and_then(|select| select.selection.as_ref());
+    let keys = target.where_keys(selection);
     let qualifier = entry.name.schema.clone();
+    if keys.is_empty() {
+        let merge = merge::plan(sql, query).map(|plan| Some(Arc::new(plan)));
+        let keys = target.where_key_set(selection);
+        return Ok(scatter(
+            StatementKind::Select,
+            refs,
+            (table, column, qualifier),
+            keys,
+            merge,
+        ));
+    }
     routed(
         StatementKind::Select,
         refs,
@@ -169,6 +211,17 @@ fn update<'a>(
     };
     let keys = target.where_keys(update.selection.as_ref());
     let qualifier = entry.name.schema.clone();
+    if keys.is_empty() {
+        let merge = scattered_write("UPDATE", update.limit.as_ref(), update.returning.is_some());
+        let keys = target.where_key_set(update.selection.as_ref());
+        return Ok(scatter(
+            StatementKind::Update,
+            refs,
+            (table, column, qualifier),
+            keys,
+            merge,
+        ));
+    }
     routed(
         StatementKind::Update,
         refs,
@@ -220,6 +273,17 @@ fn delete<'a>(
     };
     let keys = target.where_keys(delete.selection.as_ref());
     let qualifier = entry.name.schema.clone();
+    if keys.is_empty() {
+        let merge = scattered_write("DELETE", delete.limit.as_ref(), delete.returning.is_some());
+        let keys = target.where_key_set(delete.selection.as_ref());
+        return Ok(scatter(
+            StatementKind::Delete,
+            refs,
+            (table, column, qualifier),
+            keys,
+            merge,
+        ));
+    }
     routed(
         StatementKind::Delete,
         refs,
@@ -238,6 +302,49 @@ fn any_shard<'a>(kind: StatementKind, refs: References) -> Outcome<'a> {
         calls_database: refs.calls_database,
         route: DraftRoute::AnyShard,
     })
+}
+
+/// A draft for a statement on a set of tenants (`keys`) or on every tenant (`None`).
+fn scatter<'a>(
+    kind: StatementKind,
+    refs: References,
+    (table, column, schema): (Arc<str>, Arc<str>, Option<Arc<str>>),
+    keys: Option<Vec<KeyExpr<'a>>>,
+    merge: Result<Option<Arc<MergePlan>>, SqlError>,
+) -> Outcome<'a> {
+    Outcome::Draft(Draft {
+        kind,
+        tables: refs.tables,
+        schema,
+        calls_database: refs.calls_database,
+        route: DraftRoute::Scatter {
+            table,
+            column,
+            keys,
+            merge,
+        },
+    })
+}
+
+/// Whether an UPDATE or DELETE can run on several shards: each shard would apply a
+/// LIMIT on its own (changing up to LIMIT rows per shard), and RETURNING would give
+/// several result sets.
+fn scattered_write(
+    what: &str,
+    limit: Option<&Expr>,
+    returning: bool,
+) -> Result<Option<Arc<MergePlan>>, SqlError> {
+    if limit.is_some() {
+        return Err(SqlError::unsupported(format!(
+            "{what} with LIMIT on several shards would change up to LIMIT rows on each shard; name one tenant"
+        )));
+    }
+    if returning {
+        return Err(SqlError::unsupported(format!(
+            "{what} ... RETURNING on several shards; name one tenant"
+        )));
+    }
+    Ok(None)
 }
 
 /// A draft routed by `keys`; refuses a statement without any.

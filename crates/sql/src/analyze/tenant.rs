@@ -5,6 +5,12 @@
 //! Under OR, NOT or XOR, inside a function, or in an ON clause it restricts nothing
 //! for sure, so it is ignored. The walk is iterative: `a AND b AND ...` is a left-deep
 //! tree as long as the statement.
+//!
+//! Without such a conjunct, a top-level conjunct may still limit the rows to a *set* of
+//! tenants ([`Target::where_key_set`]): `col IN (<literal>, ...)`, or an OR whose every
+//! branch limits them (`col = 1 OR col = 2`, `(col = 1 AND x) OR col IN (2, 3)`). A row
+//! for which the WHERE clause is true satisfies that conjunct, so its tenant is in the
+//! set: running the statement on those tenants' shards only loses no row.
 
 use sqlparser::ast::{
     Assignment, AssignmentTarget, BinaryOperator, Expr, Ident, ObjectName, ObjectNamePart,
@@ -102,6 +108,90 @@ impl Target<'_, '_> {
         }
         keys
     }
+
+    /// The tenants of the first top-level conjunct of `selection` that limits the
+    /// sharding column to a set of literals (with repeats, in written order).
+    pub(crate) fn where_key_set<'e>(
+        &self,
+        selection: Option<&'e Expr>,
+    ) -> Option<Vec<KeyExpr<'e>>> {
+        chain(selection?, &BinaryOperator::And)
+            .into_iter()
+            .find_map(|conjunct| self.key_set(conjunct, 0))
+    }
+
+    /// The tenants a row must have for `expr` to be true of it, if they are a set of
+    /// literals.
+    fn key_set<'e>(&self, expr: &'e Expr, depth: usize) -> Option<Vec<KeyExpr<'e>>> {
+        // Each level of AND-inside-OR needs parentheses, which the lexer bounds; this
+        // bound is lower still, and giving up only widens the route to every shard.
+        if depth > MAX_KEY_SET_DEPTH {
+            return None;
+        }
+        match unnest(expr) {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Eq,
+                right,
+            } => {
+                let key = if self.is_column(left) {
+                    literal(right)
+                } else if self.is_column(right) {
+                    literal(left)
+                } else {
+                    None
+                };
+                key.map(|key| vec![key])
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } if self.is_column(expr) => list.iter().map(literal).collect(),
+            and @ Expr::BinaryOp {
+                op: BinaryOperator::And,
+                ..
+            } => chain(and, &BinaryOperator::And)
+                .into_iter()
+                .find_map(|conjunct| self.key_set(conjunct, depth + 1)),
+            or @ Expr::BinaryOp {
+                op: BinaryOperator::Or,
+                ..
+            } => {
+                let mut keys = Vec::new();
+                for disjunct in chain(or, &BinaryOperator::Or) {
+                    keys.extend(self.key_set(disjunct, depth + 1)?);
+                }
+                Some(keys)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How many levels of AND inside OR inside AND a tenant set is looked for in.
+const MAX_KEY_SET_DEPTH: usize = 16;
+
+/// The operands of a chain of `op` (`a OR b OR c`), through parentheses, in written
+/// order; iterative, since a chain is a left-deep tree as long as the statement.
+fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
+    let mut operands = Vec::new();
+    let mut pending = vec![expr];
+    while let Some(expr) = pending.pop() {
+        match expr {
+            Expr::Nested(inner) => pending.push(inner),
+            Expr::BinaryOp {
+                left,
+                op: this,
+                right,
+            } if this == op => {
+                pending.push(right);
+                pending.push(left);
+            }
+            operand => operands.push(operand),
+        }
+    }
+    operands
 }
 
 /// The literal `expr` is: `5`, `-5`, `+5`, `(5)`, `'a'`, `_utf8mb4'a'`, `?`.

@@ -3,8 +3,8 @@
 
 use shardgate_sql::{Analysis, Route, Schema, SqlError};
 
-/// `orders` and `customers` sharded by `tenant_id`, `invoices` by `account_id`;
-/// every other table unsharded.
+/// `orders` and `customers` sharded by `tenant_id`, `invoices` by `account_id`,
+/// sysbench's `sbtest1` by `id`; every other table unsharded.
 pub struct Keyspace {
     /// Reported generation.
     pub generation: u64,
@@ -31,6 +31,7 @@ impl Schema for Keyspace {
             "orders" if self.orders_sharded => Some("tenant_id"),
             "customers" => Some("tenant_id"),
             "invoices" => Some("account_id"),
+            "sbtest1" => Some("id"),
             _ => None,
         }
     }
@@ -42,6 +43,20 @@ pub fn render(result: &Result<Analysis, SqlError>) -> String {
         Ok(analysis) => {
             let route = match &analysis.route {
                 Route::Tenant { table, key } => format!("tenant {table} {key:?}"),
+                Route::Scatter { table, keys, merge } => {
+                    let keys = keys
+                        .as_ref()
+                        .map_or("all".to_owned(), |keys| format!("{keys:?}"));
+                    let merge = if merge.is_some() { " merged" } else { "" };
+                    format!("scatter {table} {keys}{merge}")
+                }
+                Route::SplitInsert { table, parts } => {
+                    let parts: Vec<String> = parts
+                        .iter()
+                        .map(|part| format!("{:?}: {}", part.key, part.sql))
+                        .collect();
+                    format!("split {table} {}", parts.join(" | "))
+                }
                 Route::AnyShard => "any shard".to_owned(),
                 Route::None => "none".to_owned(),
             };

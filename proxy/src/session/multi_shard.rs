@@ -1,0 +1,253 @@
+//! Statements the analysis routed to several shards: scattered SELECTs (merged), UPDATE/DELETE on a set of tenants
+//! or on every shard, and multi-row INSERTs split by tenant.
+//!
+//! Writes on several shards outside a transaction run inside one the proxy opens and commits itself (best effort
+//! across shards, ADR 11), so a statement that fails on one shard leaves nothing on the others.
+
+use shardgate_merge::{MergeSpec, OutputKind};
+use shardgate_sql::{InsertPart, MergePlan, TenantKey};
+use shardgate_topology::{ShardId, TenantRef};
+use shardgate_wire::WireError;
+use shardgate_wire::command::COM_QUERY;
+use shardgate_wire::stmt::{ExecuteRequest, ParamValue};
+
+use super::Session;
+use super::forward::ShardCommand;
+use super::transaction::{Ended, Transaction};
+use crate::mysql_error::*;
+use crate::routing::Routing;
+
+impl Session {
+    /// A text-protocol statement routed to `keys`' shards (every shard when `None`).
+    pub(super) async fn run_scatter(
+        &mut self,
+        routing: &Routing,
+        table: &str,
+        keys: Option<&[TenantKey]>,
+        merge: Option<&MergePlan>,
+        payload: &[u8],
+    ) -> Result<(), WireError> {
+        let shards = match self.scatter_shards(routing, table, keys, None) {
+            Ok(s) => s,
+            Err(e) => return self.send_error(&e).await,
+        };
+        match merge {
+            Some(plan) => {
+                let mut packet = Vec::with_capacity(plan.shard_sql.len() + 1);
+                packet.push(COM_QUERY);
+                packet.extend_from_slice(plan.shard_sql.as_bytes());
+                let targets: Vec<_> = shards
+                    .iter()
+                    .map(|s| (*s, ShardCommand::Raw(&packet)))
+                    .collect();
+                let spec = merge_spec(plan, self.shared.config.scatter_max_rows);
+                self.scatter(routing, &targets, &spec).await?;
+                self.client.flush().await
+            }
+            None => {
+                let targets: Vec<_> = shards
+                    .iter()
+                    .map(|s| (*s, ShardCommand::Raw(payload)))
+                    .collect();
+                self.scatter_write(routing, keys.is_none(), &targets).await
+            }
+        }
+    }
+
+    /// An INSERT whose rows belong to several tenants: each tenant's rows on its shard.
+    pub(super) async fn run_split_insert(
+        &mut self,
+        routing: &Routing,
+        table: &str,
+        parts: &[InsertPart],
+    ) -> Result<(), WireError> {
+        let mut packets = Vec::with_capacity(parts.len());
+        for part in parts {
+            let shard = match tenant_ref(&part.key).and_then(|t| route(routing, table, t)) {
+                Ok(s) => s,
+                Err(e) => return self.send_error(&e).await,
+            };
+            let mut packet = Vec::with_capacity(part.sql.len() + 1);
+            packet.push(COM_QUERY);
+            packet.extend_from_slice(part.sql.as_bytes());
+            packets.push((shard, packet));
+        }
+        let targets: Vec<_> = packets
+            .iter()
+            .map(|(s, p)| (*s, ShardCommand::Raw(p)))
+            .collect();
+        self.scatter_write(routing, false, &targets).await
+    }
+
+    /// Runs a write on several shards, inside the session's transaction or one of its own, and answers with the
+    /// summed OK (or the first shard's error, after which nothing is committed).
+    pub(super) async fn scatter_write(
+        &mut self,
+        routing: &Routing,
+        every_shard: bool,
+        targets: &[(ShardId, ShardCommand<'_>)],
+    ) -> Result<(), WireError> {
+        if every_shard && !self.shared.config.allow_scatter_writes {
+            let msg = "UPDATE or DELETE without a tenant key would change every shard: name the tenant (or tenants) \
+                       in the WHERE clause, or set allow_scatter_writes in the proxy config";
+            return self
+                .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                .await;
+        }
+        let own_transaction = !self.in_transaction() && targets.len() > 1;
+        if own_transaction {
+            self.txn = Some(Transaction::new(Some("BEGIN".to_string())));
+        }
+        let spec = MergeSpec::concat(0, self.shared.config.scatter_max_rows);
+        let start = self.client.write_buf().len();
+        let kind = self.scatter(routing, targets, &spec).await?;
+        if own_transaction {
+            let succeeded = matches!(kind, Some(OutputKind::Ok { .. }));
+            if let Ended::CommitFailed(e) = self.end_transaction(routing, succeeded).await {
+                self.client.write_buf().truncate(start);
+                self.queue_error(&e);
+            }
+        }
+        self.client.flush().await
+    }
+
+    /// The shards of `keys` (bound from `params` for placeholders), each once, in order; every shard for `None`.
+    pub(super) fn scatter_shards(
+        &self,
+        routing: &Routing,
+        table: &str,
+        keys: Option<&[TenantKey]>,
+        params: Option<&ExecuteRequest<'_>>,
+    ) -> Result<Vec<ShardId>, MysqlError> {
+        let Some(keys) = keys else {
+            return Ok(routing.topology.shards().iter().map(|s| s.id).collect());
+        };
+        let mut shards: Vec<ShardId> = Vec::with_capacity(keys.len());
+        for key in keys {
+            let value;
+            let tenant = match key {
+                TenantKey::Param(i) => {
+                    let Some(params) = params else {
+                        return Err(not_routable(format!(
+                            "tenant key {key:?} cannot be routed in a text query"
+                        )));
+                    };
+                    value = params
+                        .param(usize::from(*i))
+                        .map_err(|e| not_routable(format!("tenant parameter {}: {e}", i + 1)))?;
+                    param_tenant(&value, *i)?
+                }
+                other => tenant_ref(other)?,
+            };
+            let shard = route(routing, table, tenant)?;
+            if !shards.contains(&shard) {
+                shards.push(shard);
+            }
+        }
+        Ok(shards)
+    }
+}
+
+/// The merge the plan describes, for `shardgate-merge`.
+pub(super) fn merge_spec(plan: &MergePlan, max_rows: usize) -> MergeSpec {
+    use shardgate_merge::{Aggregate, AggregateKind, ColumnWeight, GroupKey, SortKey};
+    use shardgate_sql::AggregateKind as Planned;
+    let mut spec = MergeSpec::concat(plan.visible_columns, max_rows);
+    spec.order_by = plan
+        .order_by
+        .iter()
+        .map(|k| SortKey {
+            column: k.column,
+            descending: k.descending,
+            weight_column: k.weight_column,
+        })
+        .collect();
+    spec.group_by = plan
+        .group_by
+        .iter()
+        .map(|k| GroupKey {
+            column: k.column,
+            weight_column: k.weight_column,
+        })
+        .collect();
+    spec.aggregates = plan
+        .aggregates
+        .iter()
+        .map(|a| Aggregate {
+            column: a.column,
+            weight_column: a.weight_column,
+            kind: match a.kind {
+                Planned::Count => AggregateKind::Count,
+                Planned::Sum => AggregateKind::Sum,
+                Planned::Min => AggregateKind::Min,
+                Planned::Max => AggregateKind::Max,
+                Planned::Avg { count_column } => AggregateKind::Avg { count_column },
+            },
+        })
+        .collect();
+    spec.distinct = plan.distinct;
+    spec.distinct_weights = if plan.distinct {
+        plan.group_by
+            .iter()
+            .filter_map(|k| {
+                k.weight_column.map(|weight_column| ColumnWeight {
+                    column: k.column,
+                    weight_column,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    spec.offset = plan.offset;
+    spec.limit = plan.limit;
+    spec
+}
+
+/// A literal tenant key as the topology takes it.
+pub(super) fn tenant_ref(key: &TenantKey) -> Result<TenantRef<'_>, MysqlError> {
+    match key {
+        TenantKey::Int(n) => Ok(TenantRef::Int(*n)),
+        TenantKey::Str(s) => Ok(TenantRef::Str(s)),
+        TenantKey::Param(i) => Err(not_routable(format!(
+            "tenant parameter {} is not bound here",
+            i + 1
+        ))),
+    }
+}
+
+/// A bound parameter as a tenant: integers (two's complement for negatives, as for literals) or UTF-8 strings.
+pub(super) fn param_tenant<'v>(
+    value: &'v ParamValue<'_>,
+    index: u16,
+) -> Result<TenantRef<'v>, MysqlError> {
+    let n = index + 1;
+    match value {
+        ParamValue::Int(v) => Ok(TenantRef::Int(*v as u64)),
+        ParamValue::UInt(v) => Ok(TenantRef::Int(*v)),
+        ParamValue::Bytes(b) => std::str::from_utf8(b)
+            .map(TenantRef::Str)
+            .map_err(|_| not_routable(format!("tenant parameter {n} is not valid UTF-8"))),
+        ParamValue::Null => Err(not_routable(format!(
+            "tenant parameter {n} is NULL: it names no tenant"
+        ))),
+        other => Err(not_routable(format!(
+            "tenant parameter {n} must be an integer or a string, not {other:?}"
+        ))),
+    }
+}
+
+pub(super) fn route(
+    routing: &Routing,
+    table: &str,
+    tenant: TenantRef<'_>,
+) -> Result<ShardId, MysqlError> {
+    routing
+        .topology
+        .route(table, tenant)
+        .map_err(|e| not_routable(e.to_string()))
+}
+
+fn not_routable(msg: String) -> MysqlError {
+    MysqlError::new(ER_NOT_SUPPORTED_YET, msg)
+}
