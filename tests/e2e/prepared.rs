@@ -163,3 +163,135 @@ async fn statements_that_cannot_be_routed_are_refused_at_prepare_or_execute() {
     })
     .await;
 }
+
+/// The raw client's side of COM_STMT_*: what mysql_async never sends (long data, reset, fetch).
+mod raw_commands {
+    use crate::harness::raw::{RawConn, read_packet};
+
+    pub const COM_STMT_PREPARE: u8 = 0x16;
+    pub const COM_STMT_EXECUTE: u8 = 0x17;
+    pub const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
+    pub const COM_STMT_RESET: u8 = 0x1a;
+    pub const COM_STMT_FETCH: u8 = 0x1c;
+
+    /// Prepares `sql`; returns the statement id and parameter count, having read the whole reply (this client
+    /// reads classic EOFs: one after non-empty parameter and column lists).
+    pub async fn prepare(raw: &mut RawConn, sql: &str) -> (u32, u16) {
+        raw.send_command(COM_STMT_PREPARE, sql.as_bytes()).await;
+        let (_, ok) = read_packet(raw.stream()).await.expect("PREPARE_OK");
+        assert_eq!(ok[0], 0, "PREPARE_OK expected, got {ok:?}");
+        let id = u32::from_le_bytes([ok[1], ok[2], ok[3], ok[4]]);
+        let columns = u16::from_le_bytes([ok[5], ok[6]]);
+        let params = u16::from_le_bytes([ok[7], ok[8]]);
+        let eofs = u16::from(params > 0) + u16::from(columns > 0);
+        for _ in 0..params + columns + eofs {
+            read_packet(raw.stream()).await.expect("definition");
+        }
+        (id, params)
+    }
+
+    /// The first packet of the reply to the command just sent.
+    pub async fn first_reply_packet(raw: &mut RawConn) -> Vec<u8> {
+        read_packet(raw.stream()).await.expect("reply").1
+    }
+
+    /// A COM_STMT_EXECUTE of statement `id` with BIGINT params `ints` followed by long-data string params
+    /// (their values omitted, as the protocol wants after COM_STMT_SEND_LONG_DATA).
+    pub fn execute(id: u32, ints: &[i64], long_params: usize) -> Vec<u8> {
+        let n = ints.len() + long_params;
+        let mut args = id.to_le_bytes().to_vec();
+        args.push(0); // no cursor
+        args.extend_from_slice(&1u32.to_le_bytes());
+        args.extend(std::iter::repeat_n(0u8, n.div_ceil(8)));
+        args.push(1); // types follow
+        for _ in ints {
+            args.extend_from_slice(&[0x08, 0]);
+        }
+        for _ in 0..long_params {
+            args.extend_from_slice(&[0xfd, 0]);
+        }
+        for v in ints {
+            args.extend_from_slice(&v.to_le_bytes());
+        }
+        args
+    }
+
+    pub fn long_data(id: u32, param: u16, data: &[u8]) -> Vec<u8> {
+        let mut args = id.to_le_bytes().to_vec();
+        args.extend_from_slice(&param.to_le_bytes());
+        args.extend_from_slice(data);
+        args
+    }
+}
+
+#[tokio::test]
+async fn long_data_reset_and_fetch_behave_as_on_mysql() {
+    use raw_commands::*;
+    bounded(async {
+        let cluster = Cluster::builder(1, 4).start().await;
+        cluster.ddl_on_every_shard(ITEMS_DDL).await;
+        let mut raw =
+            crate::harness::raw::RawConn::login(cluster.proxy_port(), "app", "app", Some("app"))
+                .await
+                .expect("raw login");
+        let (id, params) = prepare(
+            &mut raw,
+            "INSERT INTO items (id, tenant_id, name) VALUES (?, ?, ?)",
+        )
+        .await;
+        assert_eq!(params, 3);
+        // Two chunks for parameter 2; no replies to them.
+        raw.send_command(COM_STMT_SEND_LONG_DATA, &long_data(id, 2, b"hello "))
+            .await;
+        raw.send_command(COM_STMT_SEND_LONG_DATA, &long_data(id, 2, b"world"))
+            .await;
+        raw.send_command(COM_STMT_EXECUTE, &execute(id, &[1, 5], 1))
+            .await;
+        let ok = first_reply_packet(&mut raw).await;
+        assert_eq!(ok[..2], [0, 1], "OK with one affected row, got {ok:?}");
+        let shard = cluster.shard_for("items", 5);
+        let names: Vec<String> = cluster
+            .query_shard(shard, "SELECT name FROM items WHERE tenant_id = 5")
+            .await;
+        assert_eq!(names, ["hello world"]);
+
+        // COM_STMT_RESET drops buffered long data: the next execute must carry the value itself.
+        raw.send_command(COM_STMT_SEND_LONG_DATA, &long_data(id, 2, b"discarded"))
+            .await;
+        let reset = raw.command(COM_STMT_RESET, &id.to_le_bytes()).await;
+        reset.expect_ok("COM_STMT_RESET");
+        // With no long data now, parameter 2 must be in the packet: send it inline.
+        let mut typed = id.to_le_bytes().to_vec();
+        typed.push(0); // no cursor
+        typed.extend_from_slice(&1u32.to_le_bytes());
+        typed.push(0); // null bitmap: none
+        typed.push(1); // types follow
+        typed.extend_from_slice(&[0x08, 0, 0x08, 0, 0xfd, 0]);
+        typed.extend_from_slice(&2i64.to_le_bytes());
+        typed.extend_from_slice(&5i64.to_le_bytes());
+        typed.push(6);
+        typed.extend_from_slice(b"inline");
+        raw.send_command(COM_STMT_EXECUTE, &typed).await;
+        let ok = first_reply_packet(&mut raw).await;
+        assert_eq!(ok[0], 0, "OK expected, got {ok:?}");
+        let names: Vec<String> = cluster
+            .query_shard(
+                shard,
+                "SELECT name FROM items WHERE tenant_id = 5 ORDER BY id",
+            )
+            .await;
+        assert_eq!(names, ["hello world", "inline"]);
+
+        let fetch = raw
+            .command(
+                COM_STMT_FETCH,
+                &[&id.to_le_bytes()[..], &1u32.to_le_bytes()].concat(),
+            )
+            .await;
+        assert_eq!(fetch.expect_err("COM_STMT_FETCH").code, 1421);
+        let unknown = raw.command(COM_STMT_RESET, &999u32.to_le_bytes()).await;
+        assert_eq!(unknown.expect_err("unknown statement").code, 1243);
+        raw.ping().await.expect_ok("still usable");
+    })
+    .await;
+}
