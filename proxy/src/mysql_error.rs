@@ -59,6 +59,8 @@ codes! {
     ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429, "HY000";
     /// DDL fan-out failed on some shards.
     ER_QUERY_ON_FOREIGN_DATA_SOURCE = 1430, "HY000";
+    /// SET TRANSACTION inside a transaction.
+    ER_CANT_CHANGE_TX_CHARACTERISTICS = 1568, "25001";
     /// A session holds too many prepared statements.
     ER_MAX_PREPARED_STMT_COUNT_REACHED = 1461, "42000";
 }
@@ -132,6 +134,7 @@ mod tests {
             (ER_STMT_HAS_NO_OPEN_CURSOR, 1421, "HY000"),
             (ER_QUERY_ON_FOREIGN_DATA_SOURCE, 1430, "HY000"),
             (ER_MAX_PREPARED_STMT_COUNT_REACHED, 1461, "42000"),
+            (ER_CANT_CHANGE_TX_CHARACTERISTICS, 1568, "25001"),
         ];
         for (c, code, state) in table {
             assert_eq!((c.code, c.state), (code, state));

@@ -306,3 +306,84 @@ async fn last_insert_id_and_row_count_are_the_sessions_own() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn transaction_characteristics_apply_as_on_mysql() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let mut a = cluster.proxy_conn().await;
+        let mut b = cluster.proxy_conn().await;
+        a.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .await
+            .expect("session isolation");
+        let mine: Vec<String> = a.query("SELECT @@tx_isolation").await.expect("a reads");
+        assert_eq!(mine, ["READ-COMMITTED"]);
+        let theirs: Vec<String> = b.query("SELECT @@tx_isolation").await.expect("b reads");
+        assert_eq!(
+            theirs,
+            ["REPEATABLE-READ"],
+            "one session's setting must not reach another"
+        );
+
+        // The next transaction only: read-only, so its write fails on the shard, and the one after is writable.
+        a.query_drop("SET TRANSACTION READ ONLY")
+            .await
+            .expect("next transaction");
+        a.query_drop("BEGIN").await.expect("BEGIN");
+        expect::server_error(
+            a.query_drop(insert_order(1, 5, "x")).await,
+            codes::READ_ONLY_TRANSACTION,
+            "a write in a READ ONLY transaction",
+        );
+        expect::server_error(
+            a.query_drop("SET TRANSACTION READ WRITE").await,
+            codes::CANT_CHANGE_TX_CHARACTERISTICS,
+            "SET TRANSACTION inside a transaction",
+        );
+        a.query_drop("COMMIT").await.expect("COMMIT");
+        a.query_drop("BEGIN").await.expect("BEGIN");
+        a.query_drop(insert_order(2, 5, "y"))
+            .await
+            .expect("the next transaction is writable");
+        a.query_drop("COMMIT").await.expect("COMMIT");
+        assert_eq!(committed_notes(&cluster, 5).await, ["y"]);
+        a.query_drop("UNLOCK TABLES")
+            .await
+            .expect("UNLOCK TABLES is a no-op");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transaction_statements_can_be_prepared_as_sysbench_does() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
+        let (a, b) = tenants_on_two_shards(&cluster);
+        let mut conn = cluster.proxy_conn().await;
+        let begin = conn.prep("BEGIN").await.expect("prepare BEGIN");
+        let commit = conn.prep("COMMIT").await.expect("prepare COMMIT");
+        let rollback = conn.prep("ROLLBACK").await.expect("prepare ROLLBACK");
+        let insert = conn
+            .prep("INSERT INTO orders (id, tenant_id, note) VALUES (?, ?, ?)")
+            .await
+            .expect("prepare INSERT");
+        conn.exec_drop(&begin, ()).await.expect("BEGIN");
+        conn.exec_drop(&insert, (1, a, "a1"))
+            .await
+            .expect("insert a");
+        conn.exec_drop(&insert, (2, b, "b1"))
+            .await
+            .expect("insert b");
+        assert!(committed_notes(&cluster, a).await.is_empty());
+        conn.exec_drop(&commit, ()).await.expect("COMMIT");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1"]);
+        assert_eq!(committed_notes(&cluster, b).await, ["b1"]);
+        conn.exec_drop(&begin, ()).await.expect("BEGIN");
+        conn.exec_drop(&insert, (3, a, "gone"))
+            .await
+            .expect("insert");
+        conn.exec_drop(&rollback, ()).await.expect("ROLLBACK");
+        assert_eq!(committed_notes(&cluster, a).await, ["a1"]);
+    })
+    .await;
+}

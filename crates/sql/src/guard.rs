@@ -172,6 +172,42 @@ pub fn is_savepoint_statement(fingerprint: &str) -> bool {
     is_identifier(name)
 }
 
+/// Which transactions a `SET … TRANSACTION` statement changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionSetting {
+    /// `SET TRANSACTION …`: the next transaction only.
+    Next,
+    /// `SET SESSION|LOCAL TRANSACTION …`: every later transaction of the session.
+    Session,
+    /// `SET GLOBAL TRANSACTION …`: the server's default.
+    Global,
+}
+
+/// Whether the statement is `SET [GLOBAL|SESSION|LOCAL] TRANSACTION …` (isolation level, access mode), and for
+/// which transactions.
+pub fn transaction_setting(fingerprint: &str) -> Option<TransactionSetting> {
+    let rest = strip_word(fingerprint.trim(), "SET")?;
+    if strip_word(rest, "TRANSACTION").is_some() {
+        return Some(TransactionSetting::Next);
+    }
+    let (scope, rest) = if let Some(r) = strip_word(rest, "SESSION") {
+        (TransactionSetting::Session, r)
+    } else if let Some(r) = strip_word(rest, "LOCAL") {
+        (TransactionSetting::Session, r)
+    } else {
+        (TransactionSetting::Global, strip_word(rest, "GLOBAL")?)
+    };
+    strip_word(rest, "TRANSACTION").map(|_| scope)
+}
+
+/// Whether the statement is exactly `UNLOCK TABLES` (or `UNLOCK TABLE`).
+pub fn is_unlock_tables(fingerprint: &str) -> bool {
+    let s = fingerprint.trim().trim_end_matches(';').trim_end();
+    strip_word(s, "UNLOCK").is_some_and(|rest| {
+        rest.eq_ignore_ascii_case("TABLES") || rest.eq_ignore_ascii_case("TABLE")
+    })
+}
+
 /// `s` after the keyword `word` and the blanks that follow it.
 fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
     let head = s.get(..word.len())?;
@@ -262,6 +298,27 @@ mod tests {
         ] {
             assert!(!is_savepoint_statement(fp), "{fp}");
         }
+    }
+
+    #[test]
+    fn transaction_settings_say_which_transactions_they_change() {
+        use TransactionSetting::*;
+        let cases = [
+            ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", Some(Next)),
+            ("set session transaction read only", Some(Session)),
+            (
+                "SET LOCAL TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                Some(Session),
+            ),
+            ("SET GLOBAL TRANSACTION READ WRITE", Some(Global)),
+            ("SET sql_mode = ?", None),
+            ("SET SESSION sql_mode = ?", None),
+        ];
+        for (fp, want) in cases {
+            assert_eq!(transaction_setting(fp), want, "{fp}");
+        }
+        assert!(is_unlock_tables("UNLOCK TABLES"));
+        assert!(!is_unlock_tables("UNLOCK TABLES t"));
     }
 
     #[test]

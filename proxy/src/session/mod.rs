@@ -50,6 +50,8 @@ pub struct Session {
     autocommit: bool,
     /// The open transaction, if any.
     txn: Option<Transaction>,
+    /// A `SET TRANSACTION …` waiting for the next transaction.
+    next_transaction: Option<String>,
     /// What `LAST_INSERT_ID()` returns: the last non-zero id a forwarded OK packet reported.
     last_insert_id: u64,
     /// What `ROW_COUNT()` returns: affected rows of the last OK, -1 after a result set.
@@ -101,6 +103,7 @@ impl Session {
             login_settings: settings,
             autocommit: true,
             txn: None,
+            next_transaction: None,
             last_insert_id: 0,
             row_count: 0,
             statements: prepared::Statements::default(),
@@ -155,6 +158,7 @@ impl Session {
                     self.end_transaction(&routing, false).await;
                     self.settings = Arc::clone(&self.login_settings);
                     self.autocommit = true;
+                    self.next_transaction = None;
                     self.last_insert_id = 0;
                     self.row_count = 0;
                     self.statements = prepared::Statements::default();

@@ -13,7 +13,7 @@ use shardgate_wire::stmt::{ExecuteRequest, ParamValue};
 
 use super::Session;
 use super::forward::ShardCommand;
-use super::transaction::{Ended, Transaction};
+use super::transaction::Ended;
 use crate::mysql_error::*;
 use crate::routing::Routing;
 
@@ -96,7 +96,7 @@ impl Session {
         }
         let own_transaction = !self.in_transaction() && targets.len() > 1;
         if own_transaction {
-            self.txn = Some(Transaction::new(Some("BEGIN".to_string())));
+            self.open_transaction(Some("BEGIN".to_string()));
         }
         let spec = MergeSpec::concat(0, self.shared.config.scatter_max_rows);
         let start = self.client.write_buf().len();

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shardgate_sql::{Analysis, Route, SqlError, StatementKind, TenantKey, guard};
+use shardgate_sql::{Analysis, Route, Slot, SqlError, StatementKind, TenantKey, guard};
 use shardgate_topology::ShardId;
+use shardgate_wire::command::COM_QUERY;
 use shardgate_wire::packet::put_packet;
 use shardgate_wire::response::put_eof;
 use shardgate_wire::stmt::{
@@ -26,8 +27,10 @@ const MAX_SESSION_STATEMENTS: usize = 16_382;
 
 /// One client prepared statement.
 pub(super) struct Statement {
+    /// What runs: the statement text on a backend, or (with no analysis) the text the proxy runs as a query.
     sql: Arc<str>,
-    analysis: Analysis,
+    /// How executes are routed; `None` for a session or transaction statement the proxy runs itself.
+    analysis: Option<Analysis>,
     num_params: u16,
     /// Parameter types from the last execute that sent them; later executes may leave them out.
     types: Option<Vec<ParamType>>,
@@ -37,12 +40,64 @@ pub(super) struct Statement {
     long_data_overflow: bool,
 }
 
+impl Statement {
+    /// A statement the proxy runs itself (BEGIN, COMMIT, SET …): no parameters, no backend statement.
+    fn session(text: &str) -> Self {
+        Statement {
+            sql: Arc::from(text),
+            analysis: None,
+            num_params: 0,
+            types: None,
+            long_data: Vec::new(),
+            long_data_overflow: false,
+        }
+    }
+}
+
+/// What a statement to prepare is.
+enum Prepare {
+    /// Prepared on the backends, routed at each execute.
+    Backend(Analysis),
+    /// Run by the proxy as a query at each execute.
+    Session,
+}
+
+/// Whether the proxy runs this statement itself rather than a backend: transaction control and session settings
+/// reply with a plain OK or ERR, the same to COM_STMT_EXECUTE as to COM_QUERY.
+fn is_session_statement(kind: &StatementKind, fingerprint: &str) -> bool {
+    match kind {
+        StatementKind::Begin
+        | StatementKind::Commit
+        | StatementKind::Rollback
+        | StatementKind::Set(_)
+        | StatementKind::SetNames { .. }
+        | StatementKind::Use(_) => true,
+        StatementKind::Other => {
+            guard::is_savepoint_statement(fingerprint)
+                || guard::transaction_setting(fingerprint).is_some()
+                || guard::is_unlock_tables(fingerprint)
+        }
+        _ => false,
+    }
+}
+
 /// The session's prepared statements.
 #[derive(Default)]
 pub(super) struct Statements {
     by_id: HashMap<u32, Statement>,
     next_id: u32,
     last_prepared: u32,
+}
+
+impl Statements {
+    /// Adds a statement; returns its id (never 0, which clients read as "none").
+    fn register(&mut self, statement: Statement) -> u32 {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let id = self.next_id;
+        self.last_prepared = id;
+        self.by_id.insert(id, statement);
+        id
+    }
 }
 
 impl Session {
@@ -64,7 +119,19 @@ impl Session {
                 .await;
         }
         let analysis = match self.analyze_for_prepare(&routing, text) {
-            Ok(a) => a,
+            Ok(Prepare::Backend(a)) => a,
+            Ok(Prepare::Session) => {
+                // Run by the proxy at each execute, exactly as the same text in a COM_QUERY.
+                let id = self.statements.register(Statement::session(text));
+                let ok = PrepareOk {
+                    statement_id: id,
+                    num_columns: 0,
+                    num_params: 0,
+                    warnings: 0,
+                };
+                ok.put(self.client.write_buf(), self.reply_seq);
+                return self.client.flush().await;
+            }
             Err(e) => return self.send_error(&e).await,
         };
         let shard = match &analysis.route {
@@ -115,32 +182,26 @@ impl Session {
                     .await;
             }
         };
-        let statements = &mut self.statements;
-        statements.next_id = statements.next_id.wrapping_add(1).max(1);
-        let id = statements.next_id;
-        statements.last_prepared = id;
         let num_params = prepared.ok.num_params;
-        statements.by_id.insert(
-            id,
-            Statement {
-                sql,
-                analysis,
-                num_params,
-                types: None,
-                long_data: vec![None; usize::from(num_params)],
-                long_data_overflow: false,
-            },
-        );
+        let id = self.statements.register(Statement {
+            sql,
+            analysis: Some(analysis),
+            num_params,
+            types: None,
+            long_data: vec![None; usize::from(num_params)],
+            long_data_overflow: false,
+        });
         self.write_prepare_reply(id, &prepared, visible);
         self.client.flush().await
     }
 
-    /// Analysis of a statement to prepare; only what an execute can route is accepted.
+    /// Analysis of a statement to prepare; only what an execute can route, or what the proxy runs itself, is
+    /// accepted.
     fn analyze_for_prepare(
         &mut self,
         routing: &Routing,
         text: &str,
-    ) -> Result<Analysis, MysqlError> {
+    ) -> Result<Prepare, MysqlError> {
         let schema = TopologySchema(&routing.topology);
         let analysis = match self
             .shared
@@ -158,6 +219,17 @@ impl Session {
             return Err(MysqlError::new(ER_NOT_SUPPORTED_YET, reason));
         }
         let refuse = |why: &str| Err(MysqlError::new(ER_NOT_SUPPORTED_YET, why.to_string()));
+        if is_session_statement(&analysis.kind, fingerprint) {
+            let has_params = self
+                .scratch
+                .slots()
+                .iter()
+                .any(|s| matches!(s, Slot::Param { .. }));
+            if has_params {
+                return refuse("session and transaction statements cannot take `?` parameters");
+            }
+            return Ok(Prepare::Session);
+        }
         if analysis.calls_database
             || guard::calls_session_function(fingerprint)
             || fingerprint.contains("@@")
@@ -185,7 +257,7 @@ impl Session {
             | (StatementKind::Select, Route::AnyShard)
             | (StatementKind::Select, Route::Scatter { merge: Some(_), .. })
             | (StatementKind::Update | StatementKind::Delete, Route::Scatter { merge: None, .. }) => {
-                Ok(analysis)
+                Ok(Prepare::Backend(analysis))
             }
             (StatementKind::Select | StatementKind::Insert | StatementKind::Update, _)
             | (StatementKind::Delete | StatementKind::Replace, _) => refuse(
@@ -193,8 +265,8 @@ impl Session {
                  tenants: send it as a plain query)",
             ),
             _ => refuse(
-                "only SELECT, INSERT, UPDATE, DELETE and REPLACE can be prepared through shardgate; send session and \
-                 schema statements as plain queries",
+                "only SELECT, INSERT, UPDATE, DELETE, REPLACE and session or transaction statements can be prepared \
+                 through shardgate; send schema statements as plain queries",
             ),
         }
     }
@@ -274,8 +346,14 @@ impl Session {
                 .await;
         }
         let sql = Arc::clone(&stmt.sql);
-        let idempotent = stmt.analysis.kind == StatementKind::Select;
-        if let Route::Scatter { table, keys, merge } = &stmt.analysis.route {
+        let Some(analysis) = &stmt.analysis else {
+            let mut query = Vec::with_capacity(sql.len() + 1);
+            query.push(COM_QUERY);
+            query.extend_from_slice(sql.as_bytes());
+            return self.on_query(&query).await;
+        };
+        let idempotent = analysis.kind == StatementKind::Select;
+        if let Route::Scatter { table, keys, merge } = &analysis.route {
             let (table, keys, merge) = (Arc::clone(table), keys.clone(), merge.clone());
             let shards =
                 match self.scatter_shards(&routing, &table, keys.as_deref(), Some(&request)) {
@@ -302,7 +380,7 @@ impl Session {
                 None => self.scatter_write(&routing, keys.is_none(), &targets).await,
             };
         }
-        let shard = match route_execute(&routing, &stmt.analysis.route, &request) {
+        let shard = match route_execute(&routing, &analysis.route, &request) {
             Ok(Some(shard)) => shard,
             Ok(None) => self.any_shard(),
             Err(e) => return self.send_error(&e).await,

@@ -12,7 +12,7 @@ use tracing::debug;
 
 use super::Session;
 use super::inspect;
-use super::transaction::{Ended, Transaction};
+use super::transaction::Ended;
 use crate::charset::{is_identifier, is_known_charset};
 use crate::mysql_error::*;
 use crate::routing::{Routing, TopologySchema};
@@ -175,7 +175,7 @@ impl Session {
                     return self.send_error(&e).await;
                 }
                 let begin = text.trim().trim_end_matches(';').trim_end().to_string();
-                self.txn = Some(Transaction::new(Some(begin)));
+                self.open_transaction(Some(begin));
                 self.send_ok(0, 0).await
             }
             (StatementKind::Commit, _) => match self.end_transaction(&routing, true).await {
@@ -191,6 +191,23 @@ impl Session {
             {
                 let sql = text.trim().trim_end_matches(';').trim_end().to_string();
                 self.savepoint(&routing, &sql).await
+            }
+            (StatementKind::Other, _) if guard::is_unlock_tables(self.scratch.fingerprint()) => {
+                // The proxy never takes table locks (LOCK TABLES is refused), so there are none to release.
+                self.send_ok(0, 0).await
+            }
+            (StatementKind::Other, _) => {
+                match guard::transaction_setting(self.scratch.fingerprint()) {
+                    Some(setting) => {
+                        let sql = text.trim().trim_end_matches(';').trim_end().to_string();
+                        self.set_transaction(&routing, setting, sql).await
+                    }
+                    None => {
+                        let msg = "this statement is not supported by shardgate yet";
+                        self.send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                            .await
+                    }
+                }
             }
             (StatementKind::Set(assignments), _) => {
                 let assignments = assignments.clone();

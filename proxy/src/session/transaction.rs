@@ -20,8 +20,9 @@ use crate::routing::Routing;
 
 /// An open transaction.
 pub(super) struct Transaction {
-    /// The statement that started it (`None` when autocommit is off and the connections start it themselves).
-    begin: Option<String>,
+    /// What starts it on a shard that joins: a pending `SET TRANSACTION …`, then the statement that started it
+    /// (none when autocommit is off and the first statement starts it).
+    begin: Vec<String>,
     /// Connections held, in the order their shards joined. A slot is empty while a statement uses its connection.
     held: Vec<(ShardId, Option<Pooled<ShardConnector>>)>,
     /// SAVEPOINT / RELEASE SAVEPOINT / ROLLBACK TO statements so far, replayed on a shard that joins later.
@@ -29,7 +30,7 @@ pub(super) struct Transaction {
 }
 
 impl Transaction {
-    pub(super) fn new(begin: Option<String>) -> Self {
+    fn new(begin: Vec<String>) -> Self {
         Self {
             begin,
             held: Vec::new(),
@@ -51,6 +52,18 @@ pub(super) enum Ended {
 }
 
 impl Session {
+    /// Opens a transaction in the session (shards join as statements reach them): `begin` is the client's BEGIN
+    /// text, or `None` for the one autocommit = 0 implies. A pending `SET TRANSACTION …` applies to it.
+    pub(super) fn open_transaction(&mut self, begin: Option<String>) {
+        let statements = self
+            .next_transaction
+            .take()
+            .into_iter()
+            .chain(begin)
+            .collect();
+        self.txn = Some(Transaction::new(statements));
+    }
+
     /// True when statements must run on held connections: inside BEGIN … COMMIT, or with autocommit off.
     pub(super) fn in_transaction(&self) -> bool {
         self.txn.is_some() || !self.autocommit
@@ -66,7 +79,15 @@ impl Session {
         if !self.in_transaction() {
             return Ok((self.checkout(routing, shard).await?, false));
         }
-        let txn = self.txn.get_or_insert_with(|| Transaction::new(None));
+        if self.txn.is_none() {
+            self.open_transaction(None);
+        }
+        let Some(txn) = self.txn.as_mut() else {
+            return Err(MysqlError::new(
+                ER_NOT_SUPPORTED_YET,
+                "internal error: no transaction after opening one",
+            ));
+        };
         if let Some((_, slot)) = txn.held.iter_mut().find(|(s, _)| *s == shard) {
             let Some(mut conn) = slot.take() else {
                 return Err(MysqlError::new(

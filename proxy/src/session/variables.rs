@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use shardgate_sql::guard::TransactionSetting;
 use shardgate_sql::{SetAssignment, SetScope};
 use shardgate_topology::ShardId;
 use shardgate_wire::WireError;
@@ -66,10 +67,19 @@ impl Session {
                 others.push(a);
             }
         }
-        if !others.is_empty()
-            && let Err(e) = self.resolve_variables(routing, &others).await
-        {
-            return self.send_error(&e).await;
+        if !others.is_empty() {
+            let set = others
+                .iter()
+                .map(|a| format!("{} = {}", a.name, a.value))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let names: Vec<String> = others.iter().map(|a| a.name.to_ascii_lowercase()).collect();
+            if let Err(e) = self
+                .resolve(routing, &format!("SET SESSION {set}"), &names)
+                .await
+            {
+                return self.send_error(&e).await;
+            }
         }
         if let Some(on) = autocommit {
             // Turning autocommit on commits the open transaction, as on MySQL.
@@ -87,32 +97,88 @@ impl Session {
         self.send_ok(0, 0).await
     }
 
-    /// Runs the assignments on a backend connection (which checks them), reads back the values the server
-    /// resolved, and makes them part of the session's settings.
-    async fn resolve_variables(
+    /// `SET [SESSION|GLOBAL] TRANSACTION …`: the session form becomes the session's `tx_isolation` and
+    /// `tx_read_only`; the plain form waits for the next transaction; the global one is refused.
+    pub(super) async fn set_transaction(
         &mut self,
         routing: &Routing,
-        assignments: &[&SetAssignment],
+        setting: TransactionSetting,
+        sql: String,
+    ) -> Result<(), WireError> {
+        match setting {
+            TransactionSetting::Global => {
+                let msg =
+                    "SET GLOBAL TRANSACTION is not supported: it would change one backend server";
+                self.send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                    .await
+            }
+            TransactionSetting::Session => {
+                let names = ["tx_isolation".to_string(), "tx_read_only".to_string()];
+                match self.resolve(routing, &sql, &names).await {
+                    Ok(()) => self.send_ok(0, 0).await,
+                    Err(e) => self.send_error(&e).await,
+                }
+            }
+            TransactionSetting::Next if self.txn.is_some() => {
+                let msg = "Transaction characteristics can't be changed while a transaction is in progress";
+                self.send_error(&MysqlError::new(ER_CANT_CHANGE_TX_CHARACTERISTICS, msg))
+                    .await
+            }
+            TransactionSetting::Next => {
+                // Checked now, run later on every shard the next transaction joins.
+                if let Err(e) = self.check_on_backend(routing, &sql).await {
+                    return self.send_error(&e).await;
+                }
+                self.next_transaction = Some(sql);
+                self.send_ok(0, 0).await
+            }
+        }
+    }
+
+    /// Runs `sql` on a pooled connection so that the server checks it. A `SET TRANSACTION` that succeeded would
+    /// apply to that connection's next transaction, whoever runs it, so the connection is then closed, not pooled.
+    async fn check_on_backend(&mut self, routing: &Routing, sql: &str) -> Result<(), MysqlError> {
+        let shard = self.any_shard();
+        let mut conn = self.checkout(routing, shard).await?;
+        match conn.run_internal(sql).await {
+            Ok(()) => Ok(()),
+            Err(WireError::Server {
+                code,
+                state,
+                message,
+            }) => {
+                conn.release();
+                Err(MysqlError::from_backend(code, state, message))
+            }
+            Err(e) => Err(MysqlError::new(
+                ER_NET_READ_ERROR,
+                format!("shard {}: {e}", routing.describe(shard)),
+            )),
+        }
+    }
+
+    /// Runs `set_sql` on a backend connection (which checks it), reads back the session variables `names`
+    /// (lower case) as the server resolved them, and makes them part of the session's settings.
+    async fn resolve(
+        &mut self,
+        routing: &Routing,
+        set_sql: &str,
+        names: &[String],
     ) -> Result<(), MysqlError> {
         let shard = self.any_shard();
         let (mut conn, held) = self.acquire(routing, shard).await?;
-        let set = assignments
+        let read = names
             .iter()
-            .map(|a| format!("{} = {}", a.name, a.value))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let read = assignments
-            .iter()
-            .map(|a| format!("@@SESSION.{}", a.name))
+            .map(|n| format!("@@SESSION.{n}"))
             .collect::<Vec<_>>()
             .join(", ");
         let result = async {
-            conn.run_internal(&format!("SET SESSION {set}")).await?;
+            conn.run_internal(set_sql).await?;
             conn.query_row(&format!("SELECT {read}")).await
         }
         .await;
         let values = match result {
-            Ok(values) if values.len() == assignments.len() => values,
+            Ok(values) if values.len() == names.len() => values,
             Ok(_) => {
                 // The connection now carries settings it does not record: close it rather than reuse it.
                 drop(conn);
@@ -138,13 +204,13 @@ impl Session {
             }
         };
         let mut next = (*self.settings).clone();
-        for (a, (ty, value)) in assignments.iter().zip(values) {
+        for (name, (ty, value)) in names.iter().zip(values) {
             let literal = match value {
                 None => "NULL".to_string(),
                 Some(v) if NUMERIC_TYPES.contains(&ty) => v,
                 Some(v) => shardgate_sql::rewrite::quote_string(&v),
             };
-            next = next.with_var(&a.name.to_ascii_lowercase(), &literal);
+            next = next.with_var(name, &literal);
         }
         let next = Arc::new(next);
         conn.applied = Arc::clone(&next);
