@@ -13,7 +13,8 @@ use std::sync::Arc;
 pub struct SessionSettings {
     /// The `SET NAMES` argument (`utf8mb4`, `latin1 COLLATE latin1_bin`, `DEFAULT`).
     pub names: String,
-    /// Session system variables the client set: lower-case name and the value as a SQL literal, sorted by name.
+    /// Variables the client set: lower-case name (user variables with their `@`) and the value as a SQL literal,
+    /// sorted by name.
     /// Values are what the server resolved when the client set them, never the client's expression, so replaying
     /// one on another connection gives the same value.
     vars: Vec<(String, String)>,
@@ -62,18 +63,34 @@ impl SessionSettings {
         let mut assignments = Vec::new();
         for (name, _) in &from.vars {
             if self.var(name).is_none() {
-                assignments.push(format!("{name} = DEFAULT"));
+                // A user variable cannot be unset; NULL is what reading an unset one gives.
+                let reset = if name.starts_with('@') {
+                    "NULL"
+                } else {
+                    "DEFAULT"
+                };
+                assignments.push(format!("{} = {reset}", target(name)));
             }
         }
         for (name, value) in &self.vars {
             if from.var(name) != Some(value.as_str()) {
-                assignments.push(format!("{name} = {value}"));
+                assignments.push(format!("{} = {value}", target(name)));
             }
         }
         if !assignments.is_empty() {
-            statements.push(format!("SET SESSION {}", assignments.join(", ")));
+            statements.push(format!("SET {}", assignments.join(", ")));
         }
         statements
+    }
+}
+
+/// The left side of an assignment to `name`: `@x` for a user variable (stored with its `@`), `@@SESSION.x` for a
+/// system variable.
+pub fn target(name: &str) -> String {
+    if name.starts_with('@') {
+        name.to_string()
+    } else {
+        format!("@@SESSION.{name}")
     }
 }
 
@@ -104,7 +121,7 @@ mod tests {
             ours.transition_from(&theirs),
             [
                 "SET NAMES utf8mb4",
-                "SET SESSION autocommit = DEFAULT, sql_mode = DEFAULT, wait_timeout = 60"
+                "SET @@SESSION.autocommit = DEFAULT, @@SESSION.sql_mode = DEFAULT, @@SESSION.wait_timeout = 60"
             ]
         );
     }
@@ -116,6 +133,16 @@ mod tests {
             .with_var("sql_mode", "''");
         assert_eq!(s.var("sql_mode"), Some("''"));
         let before = SessionSettings::new("utf8mb4").with_var("sql_mode", "'ANSI'");
-        assert_eq!(s.transition_from(&before), ["SET SESSION sql_mode = ''"]);
+        assert_eq!(s.transition_from(&before), ["SET @@SESSION.sql_mode = ''"]);
+    }
+
+    #[test]
+    fn user_variables_are_set_and_cleared_with_their_at_sign() {
+        let theirs = SessionSettings::new("utf8mb4").with_var("@secret", "'x'");
+        let ours = SessionSettings::new("utf8mb4").with_var("@mine", "42");
+        assert_eq!(
+            ours.transition_from(&theirs),
+            ["SET @secret = NULL, @mine = 42"]
+        );
     }
 }

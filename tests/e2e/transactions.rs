@@ -387,3 +387,43 @@ async fn transaction_statements_can_be_prepared_as_sysbench_does() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn user_variables_follow_the_session_not_the_pooled_connection() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let mut a = cluster.proxy_conn().await;
+        let mut b = cluster.proxy_conn().await;
+        for (id, tenant) in [(1, 7), (2, 8)] {
+            a.query_drop(insert_order(id, tenant, &format!("n{id}")))
+                .await
+                .expect("insert");
+        }
+        // As mariadb-dump's header does: save a system variable into a user variable, change it, restore it.
+        a.query_drop("SET @OLD_SQL_MODE = @@SQL_MODE, SQL_MODE = 'ANSI_QUOTES', @t = 8")
+            .await
+            .expect("SET with user variables");
+        let theirs: Vec<Option<String>> = b.query("SELECT @t").await.expect("b reads @t");
+        assert_eq!(theirs, [None], "another session must not see @t");
+        let mine: Vec<(u64, String)> = a.query("SELECT @t, @@sql_mode").await.expect("a reads");
+        assert_eq!(mine, [(8, "ANSI_QUOTES".to_string())]);
+        // A user variable in a condition is evaluated by every shard the statement reaches.
+        let notes: Vec<String> = a
+            .query("SELECT note FROM orders WHERE tenant_id = @t")
+            .await
+            .expect("select by @t");
+        assert_eq!(notes, ["n2"]);
+        a.query_drop("SET SQL_MODE = @OLD_SQL_MODE")
+            .await
+            .expect("restore");
+        let restored: Vec<String> = a.query("SELECT @@sql_mode").await.expect("a reads");
+        let default_mode: Vec<String> = b.query("SELECT @@sql_mode").await.expect("b reads");
+        assert_eq!(restored, default_mode);
+        expect::server_error(
+            a.query_drop("SELECT @u := 1").await,
+            codes::NOT_SUPPORTED_YET,
+            "assignment inside a statement",
+        );
+    })
+    .await;
+}

@@ -112,9 +112,10 @@ pub enum SetScope {
 /// Where a statement must run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// On the shard of one tenant of one sharded table.
+    /// On the shard of one tenant: of one sharded table, or of several that place a
+    /// tenant on the same shard (one vindex) and are all limited to that tenant.
     Tenant {
-        /// The sharded table.
+        /// The sharded table (for a join, the first sharded table read; route by it).
         table: Arc<str>,
         /// The tenant named by the statement.
         key: TenantKey,
@@ -150,8 +151,18 @@ pub enum Route {
         /// One part per tenant, in order of the tenant's first row.
         parts: Vec<InsertPart>,
     },
-    /// On any one shard: no sharded table is touched (e.g. `SELECT 1`, `SHOW ...`).
+    /// On any one shard: no sharded table is touched (e.g. `SELECT 1`, `SHOW ...`,
+    /// reads of reference tables).
     AnyShard,
+    /// On every shard, inside one transaction: an INSERT, UPDATE, DELETE or REPLACE
+    /// that touches only reference tables, each of which every shard holds a full copy
+    /// of. The statement is the same on every shard and reads only those copies, so
+    /// each shard makes the same change; were it to fail on one shard, the transaction
+    /// must be rolled back on all, or the copies diverge.
+    EveryShard {
+        /// The reference table written (the first target of a multi-table write).
+        table: Arc<str>,
+    },
     /// No routing decision: session and transaction statements, DDL and
     /// [`StatementKind::Other`]; the proxy acts on the kind.
     None,

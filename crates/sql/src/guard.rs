@@ -4,10 +4,11 @@
 //! which SQL would depend on one.
 //!
 //! A backend connection serves many client sessions one statement at a time. Anything that leaves state on it
-//! (user variables, temporary tables, named locks) or reads state an earlier statement left there
-//! (`FOUND_ROWS()`) would hand one session's data to another, possibly another tenant's, so such statements are
-//! refused. `LAST_INSERT_ID()` and `ROW_COUNT()` are not here: the proxy tracks them per session from the OK packets
-//! it forwards and substitutes them before a shard runs the statement. The checks read the statement's
+//! behind the proxy's back (temporary tables, named locks, user variables assigned inside a statement with `:=` or
+//! `INTO @v`) or reads state an earlier statement left there (`FOUND_ROWS()`) would hand one session's data to
+//! another, possibly another tenant's, so such statements are refused. User variables set with `SET @v = …`,
+//! `LAST_INSERT_ID()` and `ROW_COUNT()` are not here: the proxy tracks them per session and replays or substitutes
+//! them before a shard runs the statement. The checks read the statement's
 //! fingerprint: literals are already `?` and comments are gone, so nothing inside a string can trip them.
 //!
 //! The SHOW allow-list lives here too: SHOW statements run on the first shard's server, and most SHOW kinds
@@ -34,10 +35,10 @@ pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
         match b[i] {
             b'`' => i = skip_quoted(b, i),
             b'@' if b.get(i + 1) == Some(&b'@') => i = word_end(b, i + 2),
-            b'@' => {
+            b':' if b.get(i + 1) == Some(&b'=') => {
                 return Some(
-                    "user variables (@name) are not supported: they would live on a backend connection other \
-                     sessions share"
+                    "assigning user variables inside a statement (:=) is not supported: the proxy tracks user \
+                     variables per session from SET @v = …, so use that"
                         .to_string(),
                 );
             }
@@ -54,6 +55,13 @@ pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
                         "{word}() is not supported: it reads or keeps state on a backend connection other sessions \
                          share"
                     ));
+                }
+                if word.eq_ignore_ascii_case("INTO") && next_non_blank(b, end) == Some(b'@') {
+                    return Some(
+                        "SELECT … INTO @v is not supported: the proxy tracks user variables per session from \
+                         SET @v = …, so use SET @v = (SELECT …)"
+                            .to_string(),
+                    );
                 }
                 if word.eq_ignore_ascii_case("TEMPORARY") {
                     return Some(
@@ -237,11 +245,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_variables_are_refused_but_system_variables_and_quoted_names_are_not() {
+    fn user_variables_assigned_inside_statements_are_refused_but_reading_them_is_not() {
         assert!(shared_connection_violation("SELECT @v := ?").is_some());
         assert!(
             shared_connection_violation("SELECT c FROM t WHERE tenant_id = ? INTO @x").is_some()
         );
+        assert!(shared_connection_violation("SELECT c FROM t WHERE tenant_id = @t").is_none());
+        assert!(shared_connection_violation("INSERT INTO t (a) VALUES (@v)").is_none());
         assert!(shared_connection_violation("SELECT @@version_comment LIMIT ?").is_none());
         assert!(shared_connection_violation("SELECT @@session.sql_mode").is_none());
         assert!(shared_connection_violation("SELECT `a@b` FROM t WHERE tenant_id = ?").is_none());

@@ -7,9 +7,12 @@
 //! [`TenantKey`] to a shard itself.
 //!
 //! The answer is exact or an error ([`SqlError`]), never a guess. A statement names
-//! one tenant ([`Route::Tenant`]), a set of tenants or none ([`Route::Scatter`]: the
-//! proxy decides by its policy whether to run it on those shards, or on all), or,
-//! for an INSERT, rows of several tenants ([`Route::SplitInsert`]). A scatter SELECT
+//! one tenant ([`Route::Tenant`]; joins and subqueries over several sharded tables too,
+//! when every one is provably limited to that tenant), a set of tenants or none
+//! ([`Route::Scatter`]: the proxy decides by its policy whether to run it on those
+//! shards, or on all), or, for an INSERT, rows of several tenants
+//! ([`Route::SplitInsert`]). A write to reference tables runs on every shard
+//! ([`Route::EveryShard`]). A scatter SELECT
 //! comes with a [`MergePlan`] whose merged answer is what one MariaDB holding every
 //! tenant would return; a shape that cannot be merged exactly is refused.
 //!
@@ -81,17 +84,40 @@ pub use scatter::{Aggregate, AggregateKind, GroupKey, MergePlan, SortKey};
 pub use scratch::{LiteralKind, Scratch, Slot};
 
 /// The keyspace's tables, as the caller knows them.
+///
+/// Only [`Schema::generation`] and [`Schema::sharding_column`] are required; the others
+/// default to the answer that refuses what they would allow (no reference tables, no
+/// joins between different sharded tables).
 pub trait Schema {
     /// Changes whenever any table's sharding changes; plans made under another
     /// generation are made again.
     fn generation(&self) -> u64;
 
-    /// The sharding column of `table`, or `None` when the table is not sharded
-    /// (reserved for reference tables later).
+    /// The sharding column of `table`, or `None` when the table is not sharded: a
+    /// reference table ([`Schema::is_reference`]), or, for a caller that has them, a
+    /// table held the same on every shard that the proxy may read but never write.
     ///
     /// `table` is the name as written in the statement, without its schema qualifier.
     /// Names are compared as the caller decides: with backends running
     /// `lower_case_table_names = 1`, fold case here, or `ORDERS` would read as an
     /// unsharded table.
     fn sharding_column(&self, table: &str) -> Option<&str>;
+
+    /// Whether `table`, which is not sharded, is a reference table: every shard holds a
+    /// full copy, so a write to it runs on every shard ([`Route::EveryShard`]). Asked
+    /// only of tables whose [`Schema::sharding_column`] is `None`.
+    fn is_reference(&self, table: &str) -> bool {
+        let _ = table;
+        false
+    }
+
+    /// Which function maps a tenant of sharded `table` to its shard (its vindex, e.g.
+    /// `hash`), as an identity: two sharded tables with the same one keep every tenant's
+    /// rows on the same shard, so a statement joining them for one tenant runs on that
+    /// shard. `None`: not known, and joins of `table` with another sharded table are
+    /// refused.
+    fn vindex(&self, table: &str) -> Option<&str> {
+        let _ = table;
+        None
+    }
 }

@@ -13,6 +13,7 @@ use super::transaction::Ended;
 use crate::charset::is_identifier;
 use crate::mysql_error::*;
 use crate::routing::Routing;
+use crate::settings::target;
 
 /// Column types whose values are numbers in SQL (the rest are replayed as quoted strings).
 const NUMERIC_TYPES: &[u8] = &[0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x08, 0x09, 0xf6];
@@ -26,13 +27,13 @@ impl Session {
             .unwrap_or(ShardId(0))
     }
 
-    /// `SET [SESSION] a = x, b = y`: session variables only.
+    /// `SET [SESSION] a = x, @b = y`: session system variables and user variables.
     pub(super) async fn set_variables(
         &mut self,
         routing: &Routing,
         assignments: &[SetAssignment],
     ) -> Result<(), WireError> {
-        if let Some(bad) = assignments.iter().find(|a| a.scope != SetScope::Session) {
+        if let Some(bad) = assignments.iter().find(|a| a.scope == SetScope::Global) {
             let msg = format!(
                 "SET GLOBAL {} is not supported: it would change one backend server, not the keyspace",
                 bad.name
@@ -68,16 +69,21 @@ impl Session {
             }
         }
         if !others.is_empty() {
+            // Names as the settings keep them: user variables with their `@` (their names ignore case too).
+            let names: Vec<String> = others
+                .iter()
+                .map(|a| match a.scope {
+                    SetScope::User => format!("@{}", a.name.to_ascii_lowercase()),
+                    _ => a.name.to_ascii_lowercase(),
+                })
+                .collect();
             let set = others
                 .iter()
-                .map(|a| format!("{} = {}", a.name, a.value))
+                .zip(&names)
+                .map(|(a, name)| format!("{} = {}", target(name), a.value))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let names: Vec<String> = others.iter().map(|a| a.name.to_ascii_lowercase()).collect();
-            if let Err(e) = self
-                .resolve(routing, &format!("SET SESSION {set}"), &names)
-                .await
-            {
+            if let Err(e) = self.resolve(routing, &format!("SET {set}"), &names).await {
                 return self.send_error(&e).await;
             }
         }
@@ -169,7 +175,7 @@ impl Session {
         let (mut conn, held) = self.acquire(routing, shard).await?;
         let read = names
             .iter()
-            .map(|n| format!("@@SESSION.{n}"))
+            .map(|n| target(n))
             .collect::<Vec<_>>()
             .join(", ");
         let result = async {

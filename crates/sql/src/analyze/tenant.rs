@@ -174,7 +174,7 @@ const MAX_KEY_SET_DEPTH: usize = 16;
 
 /// The operands of a chain of `op` (`a OR b OR c`), through parentheses, in written
 /// order; iterative, since a chain is a left-deep tree as long as the statement.
-fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
+pub(crate) fn chain<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
     let mut operands = Vec::new();
     let mut pending = vec![expr];
     while let Some(expr) = pending.pop() {
@@ -220,7 +220,7 @@ pub(crate) fn literal(expr: &Expr) -> Option<KeyExpr<'_>> {
 }
 
 /// `expr` without the parentheses around it.
-fn unnest(mut expr: &Expr) -> &Expr {
+pub(crate) fn unnest(mut expr: &Expr) -> &Expr {
     while let Expr::Nested(inner) = expr {
         expr = inner;
     }
