@@ -14,6 +14,7 @@ mod routing;
 mod server;
 mod session;
 mod settings;
+mod twopc;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -54,8 +55,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let workers = config.worker_count();
+    let decisions = match config.transaction_mode {
+        config::TransactionMode::Twopc => Some(Arc::new(recover_twopc(&config, &topology)?)),
+        _ => None,
+    };
     let routing = routing::Routing::new(Arc::new(topology), &config, workers);
-    let shared = Arc::new(server::Shared::new(config, routing));
+    let shared = Arc::new(server::Shared::new(config, routing, decisions));
     server::start_workers(Arc::clone(&shared), listener, workers)
         .context("starting worker threads")?;
     server::log_start(&shared, addr, workers);
@@ -73,6 +78,22 @@ fn run(args: Args) -> anyhow::Result<()> {
         .context("waiting for ctrl-c")?;
     info!("interrupted; exiting");
     Ok(())
+}
+
+/// Opens the two-phase-commit decision log and resolves every branch a previous run left prepared, before any
+/// client can start a transaction that would touch them.
+fn recover_twopc(
+    config: &config::Config,
+    topology: &Topology,
+) -> anyhow::Result<twopc::DecisionLog> {
+    let (log, committed) = twopc::DecisionLog::open(&config.twopc_log)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("recovery runtime")?;
+    let (commits, rollbacks) = runtime.block_on(log.recover(&committed, topology, config))?;
+    info!(log = %config.twopc_log.display(), commits, rollbacks, "two-phase commit recovery done");
+    Ok(log)
 }
 
 fn init_logging(json: bool) {

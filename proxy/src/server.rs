@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::routing::Routing;
 use crate::session::Session;
+use crate::twopc::DecisionLog;
 
 /// What every session shares: configuration, the current routing table, the plan cache.
 pub struct Shared {
@@ -26,16 +27,19 @@ pub struct Shared {
     /// Swapped whole when the topology changes; each statement loads it once.
     pub routing: ArcSwap<Routing>,
     pub analyzer: Analyzer,
+    /// The two-phase-commit decision log, under `transaction_mode: twopc`.
+    pub decisions: Option<Arc<DecisionLog>>,
     next_conn_id: AtomicU32,
 }
 
 impl Shared {
-    pub fn new(config: Config, routing: Routing) -> Shared {
+    pub fn new(config: Config, routing: Routing, decisions: Option<Arc<DecisionLog>>) -> Shared {
         let analyzer = Analyzer::new(config.plan_cache_size);
         Shared {
             config,
             routing: ArcSwap::from_pointee(routing),
             analyzer,
+            decisions,
             next_conn_id: AtomicU32::new(1),
         }
     }

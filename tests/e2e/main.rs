@@ -24,3 +24,4 @@ mod routing;
 mod scatter;
 mod sessions;
 mod transactions;
+mod twopc;

@@ -4,6 +4,7 @@
 //! session variables) so a checkout only sends `SET` when a client needs something other than what the connection
 //! already has.
 
+mod query;
 mod statements;
 
 use std::collections::HashMap;
@@ -204,61 +205,6 @@ impl BackendConn {
         self.applied = Arc::clone(wanted);
         Ok(())
     }
-
-    /// Runs a query the proxy needs the answer to (one row of text values), with the column types.
-    pub async fn query_row(&mut self, sql: &str) -> Result<Vec<(u8, Option<String>)>, WireError> {
-        let mut payload = Vec::with_capacity(sql.len() + 1);
-        payload.push(shardgate_wire::command::COM_QUERY);
-        payload.extend_from_slice(sql.as_bytes());
-        self.stream.queue(0, &payload);
-        self.stream.flush().await?;
-        let mut tracker = ResponseTracker::new(ResponseKind::Query, true);
-        let mut types = Vec::new();
-        let mut row = Vec::new();
-        let mut error = None;
-        while !tracker.is_done() {
-            let Some(p) = self.stream.read_packet(BACKEND_MAX_PACKET).await? else {
-                return Err(WireError::Truncated { got: 0, want: 4 });
-            };
-            let h = shardgate_wire::PacketHeader {
-                len: p.payload.len().min(shardgate_wire::MAX_PAYLOAD - 1),
-                seq: p.seq,
-            };
-            match tracker.on_packet(h, &p.payload)?.role {
-                PacketRole::Err => error = Some(ErrPacket::decode(&p.payload)?),
-                PacketRole::ColumnDef { .. } => types.push(column_type(&p.payload)?),
-                PacketRole::Row if row.is_empty() => {
-                    let mut r = shardgate_wire::lenenc::Reader::new(&p.payload, "row");
-                    for ty in &types {
-                        let value = if r.remaining().first() == Some(&0xfb) {
-                            r.u8()?;
-                            None
-                        } else {
-                            Some(String::from_utf8_lossy(r.lenenc_bytes()?).into_owned())
-                        };
-                        row.push((*ty, value));
-                    }
-                }
-                _ => {}
-            }
-        }
-        match error {
-            Some(e) => Err(e.into()),
-            None => Ok(row),
-        }
-    }
-}
-
-/// The type byte of a column definition packet (after six length-encoded strings and the fixed-length marker).
-fn column_type(payload: &[u8]) -> Result<u8, WireError> {
-    let mut r = shardgate_wire::lenenc::Reader::new(payload, "column definition");
-    for _ in 0..6 {
-        r.lenenc_bytes()?;
-    }
-    r.lenenc_int()?;
-    r.u16()?;
-    r.u32()?;
-    r.u8()
 }
 
 /// Reads the server's answers to a login until OK or ERR, following auth switches and caching_sha2 fast auth.

@@ -13,6 +13,7 @@ mod query;
 mod scatter;
 mod transaction;
 mod variables;
+mod xa;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

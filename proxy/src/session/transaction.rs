@@ -17,6 +17,7 @@ use crate::backend::ShardConnector;
 use crate::config::TransactionMode;
 use crate::mysql_error::*;
 use crate::routing::Routing;
+use crate::twopc::xid;
 
 /// An open transaction.
 pub(super) struct Transaction {
@@ -27,15 +28,27 @@ pub(super) struct Transaction {
     held: Vec<(ShardId, Option<Pooled<ShardConnector>>)>,
     /// SAVEPOINT / RELEASE SAVEPOINT / ROLLBACK TO statements so far, replayed on a shard that joins later.
     savepoints: Vec<String>,
+    /// Under `transaction_mode: twopc`, the global XA id; each shard is a branch of it (see `crate::twopc`).
+    xa: Option<String>,
 }
 
 impl Transaction {
-    fn new(begin: Vec<String>) -> Self {
+    fn new(begin: Vec<String>, xa: Option<String>) -> Self {
         Self {
             begin,
             held: Vec::new(),
             savepoints: Vec::new(),
+            xa,
         }
+    }
+
+    /// The connections held, emptied out of the transaction, in the order their shards joined. An empty slot
+    /// (its connection broke mid-statement and was closed, so the server rolled its part back) is left out.
+    fn take_held(&mut self) -> Vec<(ShardId, Pooled<ShardConnector>)> {
+        std::mem::take(&mut self.held)
+            .into_iter()
+            .filter_map(|(shard, conn)| conn.map(|c| (shard, c)))
+            .collect()
     }
 
     /// The first shard the transaction touched, if any: statements on no sharded table run there.
@@ -55,13 +68,12 @@ impl Session {
     /// Opens a transaction in the session (shards join as statements reach them): `begin` is the client's BEGIN
     /// text, or `None` for the one autocommit = 0 implies. A pending `SET TRANSACTION …` applies to it.
     pub(super) fn open_transaction(&mut self, begin: Option<String>) {
-        let statements = self
-            .next_transaction
-            .take()
-            .into_iter()
-            .chain(begin)
-            .collect();
-        self.txn = Some(Transaction::new(statements));
+        let pending = self.next_transaction.take();
+        self.txn = Some(match &self.shared.decisions {
+            // Under two-phase commit every branch starts with XA START instead of the client's BEGIN.
+            Some(log) => Transaction::new(pending.into_iter().collect(), Some(log.new_gtrid())),
+            None => Transaction::new(pending.into_iter().chain(begin).collect(), None),
+        });
     }
 
     /// True when statements must run on held connections: inside BEGIN … COMMIT, or with autocommit off.
@@ -120,7 +132,11 @@ impl Session {
                 "internal error: transaction ended while joining a shard",
             ));
         };
-        for sql in txn.begin.iter().chain(&txn.savepoints) {
+        let xa_start = txn
+            .xa
+            .as_ref()
+            .map(|gtrid| format!("XA START {}", xid(gtrid, &shard.0.to_string())));
+        for sql in txn.begin.iter().chain(&xa_start).chain(&txn.savepoints) {
             if let Err(e) = conn.run_internal(sql).await {
                 return Err(settings_error(routing, shard, e));
             }
@@ -148,15 +164,16 @@ impl Session {
 
     /// Ends the transaction, if any, with COMMIT or ROLLBACK on every shard it touched.
     pub(super) async fn end_transaction(&mut self, routing: &Routing, commit: bool) -> Ended {
-        let Some(txn) = self.txn.take() else {
+        let Some(mut txn) = self.txn.take() else {
             return Ended::Done;
         };
+        if let Some(gtrid) = txn.xa.take() {
+            return self.end_xa(routing, &gtrid, txn.take_held(), commit).await;
+        }
         let mut committed = Vec::new();
         let mut failure: Option<(ShardId, WireError)> = None;
         let mut rolled_back = Vec::new();
-        for (shard, conn) in txn.held {
-            // An empty slot means its connection broke mid-statement and was closed: the server rolled it back.
-            let Some(mut conn) = conn else { continue };
+        for (shard, mut conn) in txn.take_held() {
             let sql = if commit && failure.is_none() {
                 "COMMIT"
             } else {

@@ -135,6 +135,21 @@ impl Cluster {
         }
     }
 
+    /// Stops the proxy (if it still runs) and starts a new one on the same files, with `env` added to its
+    /// environment. The new proxy listens on a new port; [`Cluster::proxy_conn`] follows it.
+    pub async fn restart_proxy(&mut self, env: &[(&str, &str)]) {
+        let config = self.dir.path().join(CONFIG_FILE);
+        // The old proxy must be gone before the new one recovers what it left.
+        self.proxy.kill();
+        self.proxy = match Proxy::start_with_env(&config, env).await {
+            Ok(proxy) => proxy,
+            Err(exited) => panic!(
+                "shardgate exited at restart ({}):\n{}",
+                exited.status, exited.stderr
+            ),
+        };
+    }
+
     /// Starts a cluster of `n_backends` servers holding `n_shards` shards, with default settings.
     pub async fn start(n_backends: usize, n_shards: usize) -> Cluster {
         Self::builder(n_backends, n_shards).start().await

@@ -66,9 +66,21 @@ impl Proxy {
     /// Starts `shardgate --config CONFIG` and waits for its `listening` line. Returns `Err` when the proxy exits
     /// first (what a test of bad configuration expects); panics when it neither listens nor exits in time.
     pub async fn start(config: &Path) -> Result<Proxy, ProxyExited> {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// Kills the process (if it still runs) and waits for it; its output stays readable.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// [`Proxy::start`] with extra environment variables (fault injection: `SHARDGATE_FAULT`).
+    pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Result<Proxy, ProxyExited> {
         let mut child = Command::new(Self::binary())
             .arg("--config")
             .arg(config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
