@@ -427,3 +427,77 @@ async fn user_variables_follow_the_session_not_the_pooled_connection() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_deadlock_victim_loses_its_whole_transaction_on_every_shard() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
+        let (x, y) = tenants_on_two_shards(&cluster);
+        let mut setup = cluster.proxy_conn().await;
+        for (id, tenant) in [(1, x), (2, x), (3, x), (4, y)] {
+            setup
+                .query_drop(insert_order(id, tenant, "orig"))
+                .await
+                .expect("insert");
+        }
+        let mut a = cluster.proxy_conn().await;
+        let mut b = cluster.proxy_conn().await;
+        // B changes two rows on shard X; A changes one on shard Y and one on X, so A is the lighter transaction
+        // and InnoDB picks it as the deadlock victim.
+        b.query_drop("BEGIN").await.expect("B BEGIN");
+        b.query_drop(format!(
+            "UPDATE orders SET note = 'B' WHERE tenant_id = {x} AND id IN (2, 3)"
+        ))
+        .await
+        .expect("B locks 2 and 3");
+        a.query_drop("BEGIN").await.expect("A BEGIN");
+        a.query_drop(format!(
+            "UPDATE orders SET note = 'A' WHERE tenant_id = {y} AND id = 4"
+        ))
+        .await
+        .expect("A changes shard Y");
+        a.query_drop(format!(
+            "UPDATE orders SET note = 'A' WHERE tenant_id = {x} AND id = 1"
+        ))
+        .await
+        .expect("A locks 1");
+        let waiting = tokio::spawn(async move {
+            let r = a
+                .query_drop(format!(
+                    "UPDATE orders SET note = 'A' WHERE tenant_id = {x} AND id = 2"
+                ))
+                .await;
+            (a, r)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        b.query_drop(format!(
+            "UPDATE orders SET note = 'B' WHERE tenant_id = {x} AND id = 1"
+        ))
+        .await
+        .expect("B wins the deadlock");
+        let (mut a, victim) = waiting.await.expect("A's task");
+        expect::server_error(victim, codes::DEADLOCK, "A is the deadlock victim");
+        // A's transaction is gone everywhere: its COMMIT commits nothing, not even shard Y's change.
+        a.query_drop("COMMIT").await.expect("A COMMIT");
+        b.query_drop("COMMIT").await.expect("B COMMIT");
+        let y_notes: Vec<String> = cluster
+            .query_shard(
+                cluster.shard_for("orders", y),
+                "SELECT note FROM orders WHERE id = 4",
+            )
+            .await;
+        assert_eq!(
+            y_notes,
+            ["orig"],
+            "the victim's change on the other shard must be rolled back"
+        );
+        let x_notes: Vec<String> = cluster
+            .query_shard(
+                cluster.shard_for("orders", x),
+                "SELECT note FROM orders WHERE id IN (1, 2, 3) ORDER BY id",
+            )
+            .await;
+        assert_eq!(x_notes, ["B", "B", "B"]);
+    })
+    .await;
+}

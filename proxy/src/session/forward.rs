@@ -18,6 +18,9 @@ use crate::backend::{BackendConn, BackendError, ShardConnector};
 use crate::mysql_error::*;
 use crate::routing::Routing;
 
+/// ER_LOCK_DEADLOCK: the server chose this connection's transaction as a deadlock victim and rolled it back.
+pub(super) const ER_LOCK_DEADLOCK: u16 = 1213;
+
 /// How long to look for a server's reply after sending it the command failed.
 const AFTER_WRITE_ERROR_READ: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -38,6 +41,9 @@ pub(super) enum ShardCommand<'a> {
 enum Reply {
     /// The backend connection is idle and can go back to the pool.
     Clean,
+    /// As `Clean`, but the server rolled back the connection's transaction (a deadlock victim): the rest of a
+    /// transaction on other shards must roll back too, as MySQL rolls back the whole transaction.
+    RolledBack,
     /// The client has its whole reply, but the connection must be closed: more bytes followed the reply (it is
     /// out of step), or the server reported a network error (08S01) and is closing it.
     Unusable,
@@ -124,6 +130,13 @@ impl Session {
             match result {
                 Ok(Reply::Clean) => {
                     self.give_back(shard, conn, held);
+                    return Ok(());
+                }
+                Ok(Reply::RolledBack) => {
+                    self.give_back(shard, conn, held);
+                    if held {
+                        self.abort_transaction(routing).await;
+                    }
                     return Ok(());
                 }
                 Ok(Reply::Unusable) => {
@@ -250,6 +263,7 @@ impl Session {
         let mut next_seq = self.reply_seq;
         let mut sent = false;
         let mut server_closing = false;
+        let mut rolled_back = false;
         let write_timeout = self.shared.config.client_write_timeout();
         loop {
             let rbuf = conn.stream.read_buf();
@@ -280,7 +294,10 @@ impl Session {
                     }
                     PacketRole::ColumnCount => self.row_count = -1,
                     // A network-class error (packet too large, timeout): the server closes the connection next.
-                    PacketRole::Err => server_closing = body.get(3..9) == Some(b"#08S01"),
+                    PacketRole::Err => {
+                        server_closing = body.get(3..9) == Some(b"#08S01");
+                        rolled_back = body.get(1..3) == Some(&ER_LOCK_DEADLOCK.to_le_bytes());
+                    }
                     _ => {}
                 }
                 if translate {
@@ -319,6 +336,9 @@ impl Session {
             if done {
                 if server_closing || !conn.stream.read_buf().is_empty() {
                     return Ok(Reply::Unusable);
+                }
+                if rolled_back {
+                    return Ok(Reply::RolledBack);
                 }
                 return Ok(Reply::Clean);
             }

@@ -15,7 +15,7 @@ use shardgate_wire::{PacketHeader, ResponseKind, ResponseTracker, WireError};
 use tracing::warn;
 
 use super::Session;
-use super::forward::{ShardCommand, bind_execute};
+use super::forward::{ER_LOCK_DEADLOCK, ShardCommand, bind_execute};
 use crate::backend::{BACKEND_MAX_PACKET, BackendConn, ShardConnector};
 use crate::mysql_error::*;
 use crate::routing::Routing;
@@ -63,6 +63,10 @@ impl Session {
                         self.row_count = affected_rows as i64;
                     }
                     OutputKind::ResultSet => self.row_count = -1,
+                    // A deadlock victim's transaction is gone on its shard: roll back the rest, as MySQL would.
+                    OutputKind::Err { code } if code == ER_LOCK_DEADLOCK => {
+                        self.abort_transaction(routing).await
+                    }
                     OutputKind::Err { .. } => {}
                 }
                 Ok(Some(output.kind))

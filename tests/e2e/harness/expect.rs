@@ -29,6 +29,8 @@ pub mod codes {
     pub const CANT_CHANGE_TX_CHARACTERISTICS: (u16, &str) = (1568, "25001");
     /// ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION.
     pub const READ_ONLY_TRANSACTION: (u16, &str) = (1792, "25006");
+    /// ER_LOCK_DEADLOCK.
+    pub const DEADLOCK: (u16, &str) = (1213, "40001");
     /// ER_SP_DOES_NOT_EXIST: ROLLBACK TO a savepoint that does not exist.
     pub const SP_DOES_NOT_EXIST: (u16, &str) = (1305, "42000");
     /// `ER_UNKNOWN_CHARACTER_SET`: `SET NAMES` of a character set nobody knows.
