@@ -117,6 +117,13 @@ start_proxy() {
         || die "the clients' topology $dir/topology.yaml is invalid"
     sed -e "s/^listen: .*/listen: \"127.0.0.1:$PROXY_PORT\"/" "$STATE/cluster/shardgate.yaml" >"$dir/shardgate.yaml"
     grep -q "^listen: \"127.0.0.1:$PROXY_PORT\"" "$dir/shardgate.yaml" || die "could not set the listen address"
+    # A lock cycle across two shards is two transactions on two servers' connections: no server sees the cycle,
+    # so only the lock wait timeout breaks it (docs/operations.md). Keep it short, as a deployment would.
+    local port
+    for port in $BACKEND_PORTS; do
+        mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -e "SET GLOBAL innodb_lock_wait_timeout = 5" \
+            || die "could not set innodb_lock_wait_timeout on port $port"
+    done
     log "starting shardgate for the client flows on 127.0.0.1:$PROXY_PORT (debug log: $dir/shardgate.log)"
     SHARDGATE_LOG=info,shardgate=debug setsid "$TARGET_DIR/debug/shardgate" --config "$dir/shardgate.yaml" \
         </dev/null >"$dir/shardgate.stdout" 2>"$dir/shardgate.log" &
