@@ -72,15 +72,28 @@ impl Routing {
     }
 }
 
-/// Presents a topology to the statement analyser, which knows nothing of shards.
+/// Presents a topology to the statement analyser, which knows nothing of shards. Every table is sharded (listed
+/// or not) except the topology's reference tables.
 pub struct TopologySchema<'a>(pub &'a Topology);
 
 impl shardgate_sql::Schema for TopologySchema<'_> {
     fn generation(&self) -> u64 {
         self.0.version()
     }
+
     fn sharding_column(&self, table: &str) -> Option<&str> {
-        Some(self.0.sharding_column(table))
+        // A reference table is whole on every shard: reads of it go anywhere, writes everywhere.
+        (!self.0.is_reference_table(table)).then(|| self.0.sharding_column(table))
+    }
+
+    fn is_reference(&self, table: &str) -> bool {
+        self.0.is_reference_table(table)
+    }
+
+    /// The vindex name: the topology routes a tenant by the table's vindex alone (pins apply to every table), so
+    /// tables with the same vindex keep each tenant on one shard.
+    fn vindex(&self, table: &str) -> Option<&str> {
+        (!self.0.is_reference_table(table)).then(|| self.0.table_rule(table).vindex.name())
     }
 }
 

@@ -18,6 +18,7 @@ mod commands;
 mod differential;
 mod harness_selftest;
 mod isolation;
+mod joins;
 mod mariadb_cli;
 mod prepared;
 mod routing;

@@ -218,6 +218,19 @@ pub enum Problem {
         /// Field path of the first pin.
         first: String,
     },
+    /// A reference table gives a sharding column or vindex: it has a full copy on every shard,
+    /// so there is nothing to shard it by, and accepting the field would suggest otherwise.
+    #[error(
+        "{field}: table {name:?} is a reference table (a full copy on every shard) and takes no {what}"
+    )]
+    ShardingOfReferenceTable {
+        /// Field path of the column or vindex.
+        field: String,
+        /// The table name.
+        name: String,
+        /// What was given: `column` or `vindex`.
+        what: &'static str,
+    },
     /// A table is listed twice.
     #[error("{field}: table {name:?} is already listed at {first}")]
     DuplicateTable {
@@ -254,6 +267,15 @@ pub enum RouteError {
         table: String,
         /// The tenant id as given (cut to 64 characters).
         tenant: String,
+    },
+    /// A reference table was routed by tenant: it has no shard per tenant, since every shard
+    /// holds all of it. Routing it would be a bug in the caller, refused rather than guessed.
+    #[error(
+        "table {table:?} is a reference table: every shard holds all of it, it is not routed by tenant"
+    )]
+    ReferenceTable {
+        /// The table routed.
+        table: String,
     },
 }
 

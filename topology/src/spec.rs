@@ -13,6 +13,9 @@
 //!   - name: orders
 //!     column: customer_id    # default: sharding_column
 //!     vindex: hash           # hash (default) | xxhash
+//!   - name: countries
+//!     type: reference        # sharded (default) | reference: a full copy on every shard,
+//!                            # so no column and no vindex
 //! backends:
 //!   - { name: db0, host: 127.0.0.1, port: 3306 }
 //! shards:
@@ -44,7 +47,7 @@ pub struct TopologySpec {
     /// Column holding the tenant id in tables not listed under `tables`.
     #[serde(default = "default_sharding_column")]
     pub sharding_column: String,
-    /// Tables whose column or vindex differ from the default.
+    /// Tables whose column or vindex differ from the default, and reference tables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableSpec>,
     /// MySQL/MariaDB servers.
@@ -64,12 +67,48 @@ pub struct TopologySpec {
 pub struct TableSpec {
     /// Table name, case-sensitive.
     pub name: String,
+    /// How its rows are placed; written `type:` in the file, left out for a sharded table.
+    #[serde(
+        default,
+        rename = "type",
+        skip_serializing_if = "TableType::is_sharded"
+    )]
+    pub kind: TableType,
     /// Sharding column; `None` = the keyspace's `sharding_column`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     /// Vindex; `None` = `hash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vindex: Option<Vindex>,
+}
+
+/// How a listed table's rows are placed on the shards.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableType {
+    /// Each row lives on the shard of its tenant (the sharding column through the vindex).
+    /// The default, and what every unlisted table is.
+    #[default]
+    Sharded,
+    /// Every shard holds a full copy (Vitess's reference tables: countries, plans, feature
+    /// flags): reads run on any shard, writes on all of them. Such a table has no sharding
+    /// column and no vindex.
+    Reference,
+}
+
+impl TableType {
+    /// Whether this is the default, which the file leaves unwritten.
+    pub fn is_sharded(&self) -> bool {
+        *self == TableType::Sharded
+    }
+
+    /// The name used in the YAML file (`sharded`, `reference`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TableType::Sharded => "sharded",
+            TableType::Reference => "reference",
+        }
+    }
 }
 
 /// A backend server.

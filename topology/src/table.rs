@@ -1,4 +1,6 @@
 //! Per-table sharding rules: which column holds the tenant id and which vindex hashes it.
+//! Reference tables (a full copy on every shard) have no rule; the snapshot lists them apart
+//! ([`crate::Topology::reference_tables`]).
 //!
 //! Place in the data path: the SQL layer asks for a table's sharding column to find the tenant
 //! id in a statement; routing asks for its vindex. This module must not know SQL syntax: a table
@@ -7,7 +9,7 @@
 
 use crate::Vindex;
 
-/// A table listed in the topology file, with its column and vindex resolved.
+/// A sharded table listed in the topology file, with its column and vindex resolved.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TableRule {
     /// Table name, case-sensitive.

@@ -5,10 +5,10 @@
 //! success, and cannot panic. This module must not know sockets, pools or SQL syntax: it is
 //! handed a table name and a tenant id and answers with a [`ShardId`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TopologySpec};
+use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TableType, TopologySpec};
 use crate::tenant::{DecimalFault, parse_unsigned_decimal, shown};
 use crate::{
     Backend, KeyspaceId, Pin, RouteError, Shard, ShardId, TableRule, TableRuleRef, TenantRef,
@@ -28,10 +28,14 @@ pub struct Topology {
     keyspace: String,
     /// Sharding column of tables not listed.
     sharding_column: String,
-    /// Listed tables, in file order.
+    /// Listed sharded tables, in file order.
     tables: Vec<TableRule>,
     /// Table name -> index into `tables`.
     table_index: HashMap<String, usize>,
+    /// Reference tables (a full copy on every shard), in file order.
+    references: Vec<String>,
+    /// The same names, for lookups on every statement.
+    reference_index: HashSet<String>,
     /// Backends, in file order.
     backends: Vec<Backend>,
     /// Shards sorted by range start; `shards[i].id == ShardId(i)`.
@@ -47,16 +51,18 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Indexes validated parts; `shards` must already be sorted and numbered.
+    /// Indexes validated parts; `shards` must already be sorted and numbered. `tables` are
+    /// the listed sharded tables and the reference tables.
     pub(crate) fn from_parts(
         version: u64,
         keyspace: String,
         sharding_column: String,
-        tables: Vec<TableRule>,
+        (tables, references): (Vec<TableRule>, Vec<String>),
         backends: Vec<Backend>,
         shards: Vec<Shard>,
         pins: Vec<Pin>,
     ) -> Topology {
+        let reference_index = references.iter().cloned().collect();
         let table_index = tables
             .iter()
             .enumerate()
@@ -77,6 +83,8 @@ impl Topology {
             sharding_column,
             tables,
             table_index,
+            references,
+            reference_index,
             backends,
             shards,
             shard_index,
@@ -144,9 +152,21 @@ impl Topology {
         self.backends.get(shard.backend)
     }
 
-    /// The tables listed in the file, in file order.
+    /// The sharded tables listed in the file, in file order (reference tables are in
+    /// [`Topology::reference_tables`]).
     pub fn tables(&self) -> &[TableRule] {
         &self.tables
+    }
+
+    /// The reference tables listed in the file, in file order: every shard holds a full copy.
+    pub fn reference_tables(&self) -> &[String] {
+        &self.references
+    }
+
+    /// Whether `table` (case-sensitive) is a reference table. Every other table is sharded,
+    /// listed or not.
+    pub fn is_reference_table(&self, table: &str) -> bool {
+        self.reference_index.contains(table)
     }
 
     /// The tenant pins, in file order.
@@ -156,7 +176,8 @@ impl Topology {
 
     /// The sharding rule of a table. Table names are case-sensitive (MySQL on Linux); tables not
     /// listed use the keyspace's default column with the `hash` vindex. Callers compare the
-    /// column case-insensitively.
+    /// column case-insensitively. A reference table has no rule: check
+    /// [`Topology::is_reference_table`] first (what this returns for one is the default, unused).
     pub fn table_rule(&self, table: &str) -> TableRuleRef<'_> {
         match self
             .table_index
@@ -176,7 +197,7 @@ impl Topology {
         }
     }
 
-    /// The sharding column of a table; see [`Topology::table_rule`].
+    /// The sharding column of a table; see [`Topology::table_rule`] (and reference tables there).
     pub fn sharding_column(&self, table: &str) -> &str {
         self.table_rule(table).column
     }
@@ -187,8 +208,10 @@ impl Topology {
     /// On a `hash` table a [`TenantRef::Str`] must be a plain unsigned decimal (`'42'` routes
     /// like `42`, `'042'` too); anything else (`''`, `'42abc'`, `'-1'`, `' 42'`) is refused, never
     /// guessed. On an `xxhash` table a [`TenantRef::Int`] hashes its decimal text, as Vitess does.
+    ///
+    /// A reference table is refused ([`RouteError::ReferenceTable`]): it lives on every shard.
     pub fn route(&self, table: &str, tenant: TenantRef<'_>) -> Result<ShardId, RouteError> {
-        let vindex = self.table_rule(table).vindex;
+        let vindex = self.sharded_rule(table)?.vindex;
         let pinned = match (vindex, tenant) {
             (Vindex::Hash, _) => self.int_pins.get(&integer_tenant(table, tenant)?),
             (Vindex::Xxhash, TenantRef::Int(n)) => self.int_pins.get(&n),
@@ -200,17 +223,27 @@ impl Topology {
         }
     }
 
-    /// The keyspace id a tenant id of a table hashes to, ignoring pins.
+    /// The keyspace id a tenant id of a table hashes to, ignoring pins; refuses a reference table.
     pub fn keyspace_id(
         &self,
         table: &str,
         tenant: TenantRef<'_>,
     ) -> Result<KeyspaceId, RouteError> {
-        Ok(match (self.table_rule(table).vindex, tenant) {
+        Ok(match (self.sharded_rule(table)?.vindex, tenant) {
             (Vindex::Hash, _) => vindex::hash(integer_tenant(table, tenant)?),
             (Vindex::Xxhash, TenantRef::Int(n)) => vindex::xxhash_u64(n),
             (Vindex::Xxhash, TenantRef::Str(s)) => vindex::xxhash(s.as_bytes()),
         })
+    }
+
+    /// The rule of a table routed by tenant, which must not be a reference table.
+    fn sharded_rule(&self, table: &str) -> Result<TableRuleRef<'_>, RouteError> {
+        if self.is_reference_table(table) {
+            return Err(RouteError::ReferenceTable {
+                table: table.to_owned(),
+            });
+        }
+        Ok(self.table_rule(table))
     }
 
     /// The shard owning a keyspace id: the last shard whose range starts at or below it.
@@ -222,7 +255,8 @@ impl Topology {
     }
 
     /// The spec this snapshot was built from, normalised: shards in key order, table columns and
-    /// vindexes written only where they differ from the defaults.
+    /// vindexes written only where they differ from the defaults, reference tables after the
+    /// sharded ones.
     pub fn to_spec(&self) -> TopologySpec {
         let backend_name = |i: usize| {
             self.backends
@@ -240,9 +274,16 @@ impl Topology {
                 .iter()
                 .map(|t| TableSpec {
                     name: t.name.clone(),
+                    kind: TableType::Sharded,
                     column: (t.column != self.sharding_column).then(|| t.column.clone()),
                     vindex: (t.vindex != Vindex::Hash).then_some(t.vindex),
                 })
+                .chain(self.references.iter().map(|name| TableSpec {
+                    name: name.clone(),
+                    kind: TableType::Reference,
+                    column: None,
+                    vindex: None,
+                }))
                 .collect(),
             backends: self
                 .backends

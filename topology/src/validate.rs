@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use crate::key_range::range_of_name;
-use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TopologySpec};
+use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TableType, TopologySpec};
 use crate::{Backend, KeyRange, Pin, Problem, Shard, ShardId, TableRule, Topology, TopologyError};
 
 /// The size of the key space, one past the largest keyspace id: `2^64`.
@@ -57,8 +57,25 @@ fn check_tables(problems: &mut Vec<Problem>, tables: &[TableSpec]) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, table) in tables.iter().enumerate() {
         require_text(problems, format!("tables[{i}].name"), &table.name);
-        if let Some(column) = &table.column {
-            require_text(problems, format!("tables[{i}].column"), column);
+        match table.kind {
+            TableType::Sharded => {
+                if let Some(column) = &table.column {
+                    require_text(problems, format!("tables[{i}].column"), column);
+                }
+            }
+            TableType::Reference => {
+                let given = [
+                    ("column", table.column.is_some()),
+                    ("vindex", table.vindex.is_some()),
+                ];
+                for (what, _) in given.into_iter().filter(|(_, given)| *given) {
+                    problems.push(Problem::ShardingOfReferenceTable {
+                        field: format!("tables[{i}].{what}"),
+                        name: table.name.clone(),
+                        what,
+                    });
+                }
+            }
         }
         match seen.entry(table.name.as_str()) {
             Entry::Occupied(first) => problems.push(Problem::DuplicateTable {
@@ -281,6 +298,7 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
     let tables: Vec<TableRule> = spec
         .tables
         .iter()
+        .filter(|t| t.kind == TableType::Sharded)
         .map(|t| TableRule {
             name: t.name.clone(),
             column: t
@@ -289,6 +307,12 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
                 .unwrap_or_else(|| spec.sharding_column.clone()),
             vindex: t.vindex.unwrap_or_default(),
         })
+        .collect();
+    let references: Vec<String> = spec
+        .tables
+        .iter()
+        .filter(|t| t.kind == TableType::Reference)
+        .map(|t| t.name.clone())
         .collect();
     let backends = spec
         .backends
@@ -303,7 +327,7 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
         spec.version,
         spec.keyspace.clone(),
         spec.sharding_column.clone(),
-        tables,
+        (tables, references),
         backends,
         shards,
         pins,

@@ -132,7 +132,13 @@ pub fn merge(
         }
     }
     if sets.is_empty() {
-        return Ok(merge_oks(&oks, first_seq, out));
+        // Copies of one write (a reference table on every shard) report what one copy did, info included.
+        let oks = if spec.copies {
+            &oks[..1.min(oks.len())]
+        } else {
+            &oks[..]
+        };
+        return Ok(merge_oks(oks, first_seq, out));
     }
     merge_result_sets(spec, protocol, sets, client_deprecate_eof, first_seq, out)
 }
@@ -149,12 +155,17 @@ fn merge_oks(oks: &[OkPacket], seq: u8, out: &mut BytesMut) -> Output {
         .unwrap_or(0);
     let status = oks.first().map_or(0, |ok| ok.status) & !MORE_RESULTS;
     let warnings = oks.iter().fold(0u16, |a, ok| a.saturating_add(ok.warnings));
+    // One OK's info text ("Records: 2  Duplicates: 0 …") is still true; a sum of several would need rebuilding.
+    let info = match oks {
+        [one] => one.info.clone(),
+        _ => String::new(),
+    };
     let ok = OkPacket {
         affected_rows,
         last_insert_id,
         status,
         warnings,
-        info: String::new(),
+        info,
     };
     ok.put(out, seq);
     Output {

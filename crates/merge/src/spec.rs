@@ -33,6 +33,9 @@ pub struct MergeSpec {
     /// Refuse the merge (with [`MergeError::TooManyRows`](crate::MergeError::TooManyRows)) when the shards
     /// return more rows than this in total: every row is buffered.
     pub max_rows: usize,
+    /// The replies are copies of one write (a reference table written on every shard): when all are OK, the
+    /// client gets the first shard's OK, not the sum.
+    pub copies: bool,
 }
 
 impl MergeSpec {
@@ -48,6 +51,7 @@ impl MergeSpec {
             offset: 0,
             limit: None,
             max_rows,
+            copies: false,
         }
     }
 

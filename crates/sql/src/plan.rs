@@ -5,8 +5,10 @@
 //! it. Binding a plan to a statement decodes those slots from that statement's text:
 //! a cache hit never returns the tenant of the statement the plan was made from.
 //!
-//! What is cached (see [`Plan::is_cacheable`]): tenant routes and scatter UPDATEs and
-//! DELETEs, whose answer is the route's shape plus keys decoded from slots. Not
+//! What is cached (see [`Plan::is_cacheable`]): tenant routes (joins included: every
+//! key of every joined table is a slot, decoded and compared on each hit), writes to
+//! reference tables (no key at all), and scatter UPDATEs and DELETEs, whose answer is
+//! the route's shape plus keys decoded from slots. Not
 //! cached: scatter SELECTs, whose merge plan and shard text depend on literals
 //! (`LIMIT 10`, `ORDER BY 2`, the text copied around them), so every such statement is
 //! parsed; and the parts of a split INSERT, which the analyzer builds from the AST
@@ -49,6 +51,8 @@ pub(crate) struct Plan {
 pub(crate) enum PlanRoute {
     /// No sharded table: any shard.
     AnyShard,
+    /// A write to reference tables: every shard. Nothing in it comes from a literal.
+    EveryShard(Arc<str>),
     /// No routing decision (session statements, DDL, other).
     NoRoute,
     /// One sharded table; the tenant is read from the statement.
@@ -111,6 +115,10 @@ pub(crate) enum KeyRule {
     Conjuncts,
     /// INSERT rows: rows for several tenants.
     Rows,
+    /// Keys pinning the sharded tables of a join (or subquery): the statement would
+    /// join tenants, maybe on several shards; refused. So is a `?` among several keys,
+    /// which cannot be compared with the others before execution.
+    Join,
 }
 
 impl Plan {
@@ -125,6 +133,7 @@ impl Plan {
     ) -> Self {
         let route = match draft.route {
             DraftRoute::AnyShard => PlanRoute::AnyShard,
+            DraftRoute::EveryShard { table } => PlanRoute::EveryShard(table),
             DraftRoute::Tenant {
                 table,
                 column,
@@ -167,6 +176,7 @@ impl Plan {
             slot_count,
             route: match analysis.route {
                 Route::AnyShard => PlanRoute::AnyShard,
+                Route::EveryShard { table } => PlanRoute::EveryShard(table),
                 Route::None
                 | Route::Tenant { .. }
                 | Route::Scatter { .. }
@@ -201,7 +211,7 @@ impl Plan {
         let from_slots =
             |keys: &[KeySource]| keys.iter().all(|key| matches!(key, KeySource::Slot { .. }));
         match &self.route {
-            PlanRoute::AnyShard | PlanRoute::NoRoute => true,
+            PlanRoute::AnyShard | PlanRoute::EveryShard(_) | PlanRoute::NoRoute => true,
             PlanRoute::Tenant(tenant) => from_slots(&tenant.keys),
             PlanRoute::Scatter(scatter) => {
                 self.kind != StatementKind::Select && scatter.keys.as_deref().is_none_or(from_slots)
@@ -218,6 +228,9 @@ impl Plan {
     ) -> Result<Analysis, SqlError> {
         let route = match &self.route {
             PlanRoute::AnyShard => Route::AnyShard,
+            PlanRoute::EveryShard(table) => Route::EveryShard {
+                table: Arc::clone(table),
+            },
             PlanRoute::NoRoute => Route::None,
             PlanRoute::Tenant(tenant) => Route::Tenant {
                 table: Arc::clone(&tenant.table),
@@ -333,6 +346,17 @@ impl TenantPlan {
         let mut first: Option<TenantKey> = None;
         for source in &self.keys {
             let key = decode(&self.table, &self.column, sql, slots, source)?;
+            if self.rule == KeyRule::Join
+                && self.keys.len() > 1
+                && matches!(key, TenantKey::Param(_))
+            {
+                return Err(SqlError::unsupported(
+                    "the tenant is written as a `?` placeholder and again elsewhere: shardgate \
+                     cannot prove before execution that they name one tenant; write the \
+                     placeholder once and join the other sharding columns to it \
+                     (`i.tenant_id = o.tenant_id`)",
+                ));
+            }
             match &first {
                 None => first = Some(key),
                 Some(seen) if *seen == key => {}
@@ -351,6 +375,10 @@ impl TenantPlan {
         match self.rule {
             KeyRule::Conjuncts => SqlError::ConflictingTenants { table, column },
             KeyRule::Rows => SqlError::MultipleTenants { table, column },
+            KeyRule::Join => SqlError::unsupported(
+                "the sharded tables of this statement are limited to different tenants; joins \
+                 across tenants (and shards) are not supported",
+            ),
         }
     }
 }

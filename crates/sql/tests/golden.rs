@@ -69,8 +69,18 @@ fn inserts_updates_and_deletes_name_one_tenant() {
 }
 
 #[test]
-fn a_second_sharded_table_anywhere_is_refused() {
+fn a_sharded_table_not_limited_to_the_tenant_is_refused() {
     check(&cases(include_str!("testdata/unsupported_cases.txt")));
+}
+
+#[test]
+fn joins_and_subqueries_pinned_to_one_tenant_route_to_it_and_others_are_refused() {
+    check(&cases(include_str!("testdata/join_cases.txt")));
+}
+
+#[test]
+fn writes_to_reference_tables_run_on_every_shard() {
+    check(&cases(include_str!("testdata/reference_cases.txt")));
 }
 
 #[test]

@@ -113,6 +113,38 @@ fn big_statements_on_many_tenants_are_analysed() {
     assert!(analyze_on_small_stack(rows).is_ok());
 }
 
+#[test]
+fn big_joins_of_sharded_tables_are_analysed_or_refused_not_overflowed() {
+    let join = format!(
+        "SELECT * FROM orders o0{} WHERE o0.tenant_id = 7",
+        (1..1_000)
+            .map(|n| format!(" JOIN orders o{n} ON o{n}.tenant_id = o{}.tenant_id", n - 1))
+            .collect::<String>()
+    );
+    assert!(analyze_on_small_stack(join).is_ok());
+    let too_many = format!(
+        "SELECT * FROM orders o0{} WHERE o0.tenant_id = 7",
+        (1..2_000)
+            .map(|n| format!(" JOIN orders o{n} ON o{n}.tenant_id = 7"))
+            .collect::<String>()
+    );
+    assert!(matches!(
+        analyze_on_small_stack(too_many),
+        Err(SqlError::Unsupported { .. })
+    ));
+    let nested = format!(
+        "SELECT * FROM orders WHERE tenant_id = 1 AND id IN {}(1){}",
+        "(SELECT order_id FROM order_items WHERE tenant_id = 1 AND id IN ".repeat(5_000),
+        ")".repeat(5_000)
+    );
+    assert!(analyze_on_small_stack(nested).is_err());
+    let unions = format!(
+        "SELECT a FROM orders WHERE tenant_id = 1{}",
+        " UNION SELECT a FROM order_items WHERE tenant_id = 1".repeat(100_000)
+    );
+    assert!(analyze_on_small_stack(unions).is_err());
+}
+
 /// Every prefix and many splices of valid statements: errors are fine, panics are not.
 #[test]
 fn mangled_statements_never_panic() {
@@ -127,6 +159,8 @@ fn mangled_statements_never_panic() {
         "/*+ hint */ DELETE FROM orders WHERE tenant_id = ?;",
         "SELECT DISTINCT a AS x, AVG(b), MIN(c) m FROM orders WHERE tenant_id IN (1, 'a', ?) GROUP BY x, 2 ORDER BY x DESC, m LIMIT 5, 10 FOR UPDATE",
         "REPLACE INTO orders (tenant_id, v) VALUES (1, 'a'), (2, 'b') ON DUPLICATE KEY UPDATE v = VALUES(v)",
+        "SELECT * FROM orders o LEFT JOIN (order_items i JOIN countries c ON c.code = i.c) ON i.tenant_id = o.tenant_id WHERE o.tenant_id = 5 AND EXISTS (SELECT 1 FROM customers u WHERE u.tenant_id = o.tenant_id)",
+        "UPDATE countries SET n = (SELECT MAX(n) FROM currencies) WHERE code IN ('FR', ?)",
     ];
     let analyzer = Analyzer::new(64);
     let keyspace = Keyspace::default();

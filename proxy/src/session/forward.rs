@@ -25,6 +25,7 @@ pub(super) const ER_LOCK_DEADLOCK: u16 = 1213;
 const AFTER_WRITE_ERROR_READ: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What to run on the shard.
+#[derive(Clone, Copy)]
 pub(super) enum ShardCommand<'a> {
     /// A command packet forwarded as it is.
     Raw(&'a [u8]),

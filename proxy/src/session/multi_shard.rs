@@ -49,9 +49,26 @@ impl Session {
                     .iter()
                     .map(|s| (*s, ShardCommand::Raw(payload)))
                     .collect();
-                self.scatter_write(routing, keys.is_none(), &targets).await
+                self.scatter_write(routing, WriteKind::of(keys), &targets)
+                    .await
             }
         }
+    }
+
+    /// A write to reference tables: every shard holds a copy, so every shard runs it, all or nothing.
+    pub(super) async fn run_everywhere(
+        &mut self,
+        routing: &Routing,
+        command: ShardCommand<'_>,
+    ) -> Result<(), WireError> {
+        let targets: Vec<_> = routing
+            .topology
+            .shards()
+            .iter()
+            .map(|s| (s.id, command.clone()))
+            .collect();
+        self.scatter_write(routing, WriteKind::Copies, &targets)
+            .await
     }
 
     /// An INSERT whose rows belong to several tenants: each tenant's rows on its shard.
@@ -76,7 +93,8 @@ impl Session {
             .iter()
             .map(|(s, p)| (*s, ShardCommand::Raw(p)))
             .collect();
-        self.scatter_write(routing, false, &targets).await
+        self.scatter_write(routing, WriteKind::Tenants, &targets)
+            .await
     }
 
     /// Runs a write on several shards, inside the session's transaction or one of its own, and answers with the
@@ -84,10 +102,10 @@ impl Session {
     pub(super) async fn scatter_write(
         &mut self,
         routing: &Routing,
-        every_shard: bool,
+        kind: WriteKind,
         targets: &[(ShardId, ShardCommand<'_>)],
     ) -> Result<(), WireError> {
-        if every_shard && !self.shared.config.allow_scatter_writes {
+        if kind == WriteKind::Tenantless && !self.shared.config.allow_scatter_writes {
             let msg = "UPDATE or DELETE without a tenant key would change every shard: name the tenant (or tenants) \
                        in the WHERE clause, or set allow_scatter_writes in the proxy config";
             return self
@@ -98,7 +116,8 @@ impl Session {
         if own_transaction {
             self.open_transaction(Some("BEGIN".to_string()));
         }
-        let spec = MergeSpec::concat(0, self.shared.config.scatter_max_rows);
+        let mut spec = MergeSpec::concat(0, self.shared.config.scatter_max_rows);
+        spec.copies = kind == WriteKind::Copies;
         let start = self.client.write_buf().len();
         let kind = self.scatter(routing, targets, &spec).await?;
         if own_transaction {
@@ -145,6 +164,28 @@ impl Session {
             }
         }
         Ok(shards)
+    }
+}
+
+/// What a write on several shards changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteKind {
+    /// The rows of the tenants it names, on their shards: affected rows add up.
+    Tenants,
+    /// A sharded table's rows with no tenant named: every shard, only with `allow_scatter_writes`.
+    Tenantless,
+    /// A reference table's copy on every shard: one copy's affected rows.
+    Copies,
+}
+
+impl WriteKind {
+    /// An UPDATE/DELETE limited to `keys`' tenants, or to none.
+    pub(super) fn of<T>(keys: Option<T>) -> WriteKind {
+        if keys.is_some() {
+            WriteKind::Tenants
+        } else {
+            WriteKind::Tenantless
+        }
     }
 }
 

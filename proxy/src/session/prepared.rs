@@ -256,9 +256,14 @@ impl Session {
             )
             | (StatementKind::Select, Route::AnyShard)
             | (StatementKind::Select, Route::Scatter { merge: Some(_), .. })
-            | (StatementKind::Update | StatementKind::Delete, Route::Scatter { merge: None, .. }) => {
-                Ok(Prepare::Backend(analysis))
-            }
+            | (StatementKind::Update | StatementKind::Delete, Route::Scatter { merge: None, .. })
+            | (
+                StatementKind::Insert
+                | StatementKind::Update
+                | StatementKind::Delete
+                | StatementKind::Replace,
+                Route::EveryShard { .. },
+            ) => Ok(Prepare::Backend(analysis)),
             (StatementKind::Select | StatementKind::Insert | StatementKind::Update, _)
             | (StatementKind::Delete | StatementKind::Replace, _) => refuse(
                 "this statement shape cannot be prepared through shardgate yet (a multi-row INSERT for several \
@@ -353,6 +358,14 @@ impl Session {
             return self.on_query(&query).await;
         };
         let idempotent = analysis.kind == StatementKind::Select;
+        if let Route::EveryShard { .. } = &analysis.route {
+            let command = ShardCommand::Execute {
+                sql: &sql,
+                request: &request,
+                long_data: &long_data,
+            };
+            return self.run_everywhere(&routing, command).await;
+        }
         if let Route::Scatter { table, keys, merge } = &analysis.route {
             let (table, keys, merge) = (Arc::clone(table), keys.clone(), merge.clone());
             let shards =
@@ -377,7 +390,10 @@ impl Session {
                     self.scatter(&routing, &targets, &spec).await?;
                     self.client.flush().await
                 }
-                None => self.scatter_write(&routing, keys.is_none(), &targets).await,
+                None => {
+                    let kind = multi_shard::WriteKind::of(keys);
+                    self.scatter_write(&routing, kind, &targets).await
+                }
             };
         }
         let shard = match route_execute(&routing, &analysis.route, &request) {

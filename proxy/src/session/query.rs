@@ -11,6 +11,7 @@ use shardgate_wire::WireError;
 use tracing::debug;
 
 use super::Session;
+use super::forward::ShardCommand;
 use super::inspect;
 use super::transaction::Ended;
 use crate::charset::{is_identifier, is_known_charset};
@@ -157,6 +158,10 @@ impl Session {
                         .await;
                 }
                 self.run_scatter(&routing, table, keys.as_deref(), merge.as_deref(), payload)
+                    .await
+            }
+            (_, Route::EveryShard { .. }) => {
+                self.run_everywhere(&routing, ShardCommand::Raw(payload))
                     .await
             }
             (_, Route::SplitInsert { table, parts }) => {

@@ -11,6 +11,10 @@ use std::fmt::Write as _;
 /// The keyspace clients connect to (their database name).
 pub const KEYSPACE: &str = "app";
 
+/// Tables every test cluster's topology declares as reference tables (a full copy on every shard); every other
+/// table is sharded by `tenant_id`.
+pub const REFERENCE_TABLES: &[&str] = &["countries"];
+
 /// One shard: its key-range name, where it lives, and in which database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardSpec {
@@ -76,6 +80,10 @@ pub fn topology_yaml(
     let _ = writeln!(yaml, "version: {version}");
     let _ = writeln!(yaml, "keyspace: {KEYSPACE}");
     let _ = writeln!(yaml, "sharding_column: tenant_id");
+    let _ = writeln!(yaml, "tables:");
+    for table in REFERENCE_TABLES {
+        let _ = writeln!(yaml, "  - {{ name: {table}, type: reference }}");
+    }
     let _ = writeln!(yaml, "backends:");
     for (i, port) in backend_ports.iter().enumerate() {
         let _ = writeln!(yaml, "  - {{ name: db{i}, host: 127.0.0.1, port: {port} }}");

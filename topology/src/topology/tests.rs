@@ -7,6 +7,8 @@ keyspace: app
 tables:
   - name: orders
     column: customer_id
+  - name: countries
+    type: reference
   - name: events
     vindex: xxhash
 backends:
@@ -222,12 +224,38 @@ fn table_rules_fall_back_to_the_keyspace_default() {
 }
 
 #[test]
+fn reference_tables_are_listed_apart_from_sharded_ones() {
+    let t = four();
+    assert_eq!(t.reference_tables(), ["countries"]);
+    assert!(t.is_reference_table("countries"));
+    assert!(!t.is_reference_table("orders") && !t.is_reference_table("users"));
+    // Case-sensitive like every table name: `COUNTRIES` is another, sharded, table.
+    assert!(!t.is_reference_table("COUNTRIES"));
+    let sharded: Vec<&str> = t.tables().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(sharded, ["orders", "events"]);
+}
+
+#[test]
+fn a_reference_table_is_never_routed_by_tenant() {
+    let t = four();
+    let refused = RouteError::ReferenceTable {
+        table: "countries".into(),
+    };
+    assert_eq!(
+        t.route("countries", TenantRef::Int(42)),
+        Err(refused.clone())
+    );
+    assert_eq!(t.keyspace_id("countries", TenantRef::Int(1)), Err(refused));
+}
+
+#[test]
 fn yaml_round_trips_to_an_equal_snapshot() {
     let t = four();
     let text = t.to_yaml();
     let again = Topology::from_yaml_str(&text).unwrap();
     assert_eq!(again, t);
     assert_eq!(again.to_yaml(), text);
+    assert!(text.contains("type: reference"), "{text}");
     assert_eq!(t.version(), 7);
     assert_eq!(t.keyspace(), "app");
     assert_eq!(t.pins()[1].tenant, PinTenant::Str("acme".into()));

@@ -229,6 +229,53 @@ fn a_table_listed_twice_is_refused() {
 }
 
 #[test]
+fn a_reference_table_takes_no_column_and_no_vindex() {
+    let yaml = format!(
+        "{BASE}tables:\n  - name: orders\n  - name: countries\n    type: reference\n    \
+         column: code\n    vindex: hash\n"
+    );
+    assert_eq!(
+        problems(&yaml),
+        [
+            "tables[1].column: table \"countries\" is a reference table (a full copy on every shard) \
+             and takes no column",
+            "tables[1].vindex: table \"countries\" is a reference table (a full copy on every shard) \
+             and takes no vindex",
+        ]
+    );
+}
+
+#[test]
+fn a_table_is_either_sharded_or_reference_never_both() {
+    let yaml = format!(
+        "{BASE}tables:\n  - name: countries\n    type: reference\n  - name: countries\n    column: code\n"
+    );
+    assert_eq!(
+        only_problem(&yaml),
+        "tables[1].name: table \"countries\" is already listed at tables[0]"
+    );
+    let t = Topology::from_yaml_str(&format!(
+        "{BASE}tables:\n  - name: orders\n    type: sharded\n  - name: countries\n    type: reference\n"
+    ))
+    .unwrap();
+    assert!(t.is_reference_table("countries") && !t.is_reference_table("orders"));
+}
+
+#[test]
+fn an_unknown_table_type_is_refused_with_its_location() {
+    let yaml = format!("{BASE}tables:\n  - name: countries\n    type: global\n");
+    let err = Topology::from_yaml_str(&yaml).unwrap_err();
+    let TopologyError::Syntax { line, message, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*line, Some(19), "{message}");
+    assert!(
+        message.contains("unknown variant `global`, expected `sharded` or `reference`"),
+        "{message}"
+    );
+}
+
+#[test]
 fn every_problem_is_listed_at_once() {
     let yaml = format!(
         "{}pins:\n  - {{tenant: 1, shard: nowhere}}\n",

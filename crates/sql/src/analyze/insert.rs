@@ -1,4 +1,5 @@
-//! INSERT and REPLACE: the tenant is the sharding column of every row.
+//! INSERT and REPLACE: the tenant is the sharding column of every row. (Into a
+//! reference table: on every shard, see [`super::reference`].)
 //!
 //! `VALUES (...), (...)` needs an explicit column list naming the sharding column, and
 //! a plain literal (or `?`) for it in every row; `INSERT ... SET col = val` needs the
@@ -10,6 +11,7 @@ use sqlparser::ast::{
     Expr, Insert, ObjectName, ObjectNamePart, OnInsert, SetExpr, Statement, TableObject,
 };
 
+use super::reference::{self, Written};
 use super::tables::{self, ShardedTable, table_name};
 use super::tenant::{self, KeyExpr};
 use super::{Outcome, routed, unsharded_write};
@@ -34,6 +36,10 @@ pub(crate) fn analyze<'a>(
         return Err(SqlError::unsupported("INSERT into a table function"));
     };
     let target = table_name(name)?;
+    let refs = match reference::write(kind.clone(), stmt, refs, Some(&target), false, schema)? {
+        Written::Reference(outcome) => return Ok(outcome),
+        Written::Sharded(refs) => refs,
+    };
     let ShardedTable {
         name: table,
         column,

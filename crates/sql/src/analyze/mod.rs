@@ -5,8 +5,8 @@
 //! tenant; [`Plan::from_draft`](crate::plan::Plan::from_draft) then ties them to the
 //! lexer's slots so the plan can be reused for every statement of the fingerprint.
 //!
-//! The rules. A statement may touch at most one sharded table, once, in its own FROM
-//! (or target) list. Then:
+//! The rules. A statement touching one sharded table, once, in its own FROM (or target)
+//! list:
 //!
 //! - SELECT, UPDATE, DELETE: `col = <literal>` in a top-level conjunct of the WHERE
 //!   clause names the tenant ([`Route::Tenant`](crate::Route::Tenant)). Without one, a
@@ -20,21 +20,31 @@
 //!   ([`Route::SplitInsert`](crate::Route::SplitInsert), built in [`split`] when the
 //!   plan is bound). `INSERT ... SELECT` is refused.
 //!
+//! A SELECT reading sharded tables several times, or one inside a subquery, derived
+//! table, CTE or UNION, and an UPDATE or DELETE of one sharded table whose subqueries
+//! read sharded tables, run on one tenant's shard when every read is provably limited to
+//! that tenant ([`pinned`] states the rule); otherwise they are refused (no scatter).
+//! An INSERT may not read a sharded table besides its target.
+//!
+//! A write touching only reference tables runs on every shard ([`mod@reference`]); a write
+//! to a reference table that reads a sharded one is refused.
+//!
 //! Everything else on a sharded table is refused, never guessed.
 
 mod fallback;
 mod insert;
 mod merge;
+mod pinned;
+mod reference;
 mod session;
 pub(crate) mod split;
 mod tables;
 mod tenant;
+mod write;
 
 use std::sync::Arc;
 
-use sqlparser::ast::{
-    Delete, Expr, FromTable, ObjectNamePart, Query, Select, SetExpr, Statement, Update,
-};
+use sqlparser::ast::{Query, Select, SetExpr, Statement};
 
 use crate::Schema;
 use crate::analysis::{Analysis, StatementKind, TableName};
@@ -45,6 +55,7 @@ use crate::scatter::MergePlan;
 pub(crate) use fallback::classify as classify_unparsed;
 pub(crate) use tenant::KeyExpr;
 
+use pinned::Pinned;
 use tables::{References, Scope, ShardedTable};
 use tenant::Target;
 
@@ -68,6 +79,11 @@ pub(crate) struct Draft<'a> {
 pub(crate) enum DraftRoute<'a> {
     /// No sharded table.
     AnyShard,
+    /// A write to reference tables only.
+    EveryShard {
+        /// The reference table written.
+        table: Arc<str>,
+    },
     /// One sharded table, on the shards of a set of tenants or on every shard.
     Scatter {
         /// The sharded table.
@@ -112,13 +128,14 @@ pub(crate) fn statement<'a>(
     match stmt {
         Statement::Query(query) => select(sql, stmt, query, schema),
         Statement::Insert(insert) => insert::analyze(stmt, insert, schema),
-        Statement::Update(update) => self::update(stmt, update, schema),
-        Statement::Delete(delete) => self::delete(stmt, delete, schema),
+        Statement::Update(update) => write::update(stmt, update, schema),
+        Statement::Delete(delete) => write::delete(stmt, delete, schema),
         _ => session::classify(stmt, schema).map(Outcome::Final),
     }
 }
 
-/// A query: routed by the WHERE clause of its main SELECT.
+/// A query: routed by the WHERE clause of its main SELECT, or, when it reads sharded
+/// tables elsewhere too, by the tenant they are all pinned to.
 fn select<'a>(
     sql: &str,
     stmt: &'a Statement,
@@ -126,17 +143,31 @@ fn select<'a>(
     schema: &dyn Schema,
 ) -> Result<Outcome<'a>, SqlError> {
     let refs = tables::collect(stmt, schema)?;
-    let Some(ShardedTable {
-        name: table,
-        column,
-    }) = refs.single_sharded()?
-    else {
+    if refs.sharded.is_empty() {
         return Ok(any_shard(StatementKind::Select, refs));
-    };
+    }
     refs.refuse_unsafe_operators()?;
     let main = main_select(query);
     let scope = main.map_or_else(|| Ok(Scope::default()), |select| Scope::of(&select.from))?;
-    let entry = scope.find(&table)?;
+    let single = match refs.sharded.as_slice() {
+        [only] => scope
+            .tables
+            .iter()
+            .find(|entry| entry.name.name == only.name)
+            .map(|entry| (only.clone(), entry)),
+        _ => None,
+    };
+    let Some((
+        ShardedTable {
+            name: table,
+            column,
+        },
+        entry,
+    )) = single
+    else {
+        let pinned = pinned::query(query, schema, &refs)?;
+        return pinned_route(StatementKind::Select, refs, pinned);
+    };
     let target = Target {
         table: entry,
         column: &column,
@@ -165,6 +196,21 @@ fn select<'a>(
     )
 }
 
+/// The draft of a statement pinned to one tenant.
+fn pinned_route<'a>(
+    kind: StatementKind,
+    refs: References,
+    pinned: Pinned<'a>,
+) -> Result<Outcome<'a>, SqlError> {
+    let Pinned {
+        table,
+        column,
+        schema,
+        keys,
+    } = pinned;
+    routed(kind, refs, (table, column, schema), keys, KeyRule::Join)
+}
+
 /// The SELECT a query's rows come from, through parentheses; none for UNION etc.
 fn main_select(query: &Query) -> Option<&Select> {
     let mut body = query.body.as_ref();
@@ -175,122 +221,6 @@ fn main_select(query: &Query) -> Option<&Select> {
             _ => return None,
         }
     }
-}
-
-/// A single-table UPDATE that leaves the sharding column alone.
-fn update<'a>(
-    stmt: &'a Statement,
-    update: &'a Update,
-    schema: &dyn Schema,
-) -> Result<Outcome<'a>, SqlError> {
-    let refs = tables::collect(stmt, schema)?;
-    let ShardedTable {
-        name: table,
-        column,
-    } = refs
-        .single_sharded()?
-        .ok_or_else(|| unsharded_write(&refs))?;
-    refs.refuse_unsafe_operators()?;
-    if !update.table.joins.is_empty() || update.from.is_some() {
-        return Err(SqlError::unsupported(
-            "UPDATE of several tables is not supported yet",
-        ));
-    }
-    let scope = Scope::of(std::slice::from_ref(&update.table))?;
-    let entry = scope.find(&table)?;
-    if tenant::assigns_column(&update.assignments, &column) {
-        return Err(SqlError::ShardingColumnUpdate {
-            table: table.to_string(),
-            column: column.to_string(),
-        });
-    }
-    let target = Target {
-        table: entry,
-        column: &column,
-        scope: &scope,
-    };
-    let keys = target.where_keys(update.selection.as_ref());
-    let qualifier = entry.name.schema.clone();
-    if keys.is_empty() {
-        let merge = scattered_write("UPDATE", update.limit.as_ref(), update.returning.is_some());
-        let keys = target.where_key_set(update.selection.as_ref());
-        return Ok(scatter(
-            StatementKind::Update,
-            refs,
-            (table, column, qualifier),
-            keys,
-            merge,
-        ));
-    }
-    routed(
-        StatementKind::Update,
-        refs,
-        (table, column, qualifier),
-        keys,
-        KeyRule::Conjuncts,
-    )
-}
-
-/// A single-table DELETE.
-fn delete<'a>(
-    stmt: &'a Statement,
-    delete: &'a Delete,
-    schema: &dyn Schema,
-) -> Result<Outcome<'a>, SqlError> {
-    let refs = tables::collect(stmt, schema)?;
-    let ShardedTable {
-        name: table,
-        column,
-    } = refs
-        .single_sharded()?
-        .ok_or_else(|| unsharded_write(&refs))?;
-    refs.refuse_unsafe_operators()?;
-    let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
-    let single = matches!(from.as_slice(), [only] if only.joins.is_empty());
-    if !single || delete.using.is_some() || delete.tables.len() > 1 {
-        return Err(SqlError::unsupported(
-            "DELETE from several tables is not supported yet",
-        ));
-    }
-    let scope = Scope::of(from)?;
-    let entry = scope.find(&table)?;
-    if let Some(named) = delete.tables.first() {
-        let own = entry
-            .alias
-            .map_or(&*entry.name.name, |alias| alias.value.as_str());
-        let names_own =
-            matches!(named.0.as_slice(), [ObjectNamePart::Identifier(ident)] if ident.value == own);
-        if !names_own {
-            return Err(SqlError::unsupported(
-                "DELETE from several tables is not supported yet",
-            ));
-        }
-    }
-    let target = Target {
-        table: entry,
-        column: &column,
-        scope: &scope,
-    };
-    let keys = target.where_keys(delete.selection.as_ref());
-    let qualifier = entry.name.schema.clone();
-    if keys.is_empty() {
-        let merge = scattered_write("DELETE", delete.limit.as_ref(), delete.returning.is_some());
-        let keys = target.where_key_set(delete.selection.as_ref());
-        return Ok(scatter(
-            StatementKind::Delete,
-            refs,
-            (table, column, qualifier),
-            keys,
-            merge,
-        ));
-    }
-    routed(
-        StatementKind::Delete,
-        refs,
-        (table, column, qualifier),
-        keys,
-        KeyRule::Conjuncts,
-    )
 }
 
 /// A draft for a statement on no sharded table.
@@ -326,27 +256,6 @@ fn scatter<'a>(
     })
 }
 
-/// Whether an UPDATE or DELETE can run on several shards: each shard would apply a
-/// LIMIT on its own (changing up to LIMIT rows per shard), and RETURNING would give
-/// several result sets.
-fn scattered_write(
-    what: &str,
-    limit: Option<&Expr>,
-    returning: bool,
-) -> Result<Option<Arc<MergePlan>>, SqlError> {
-    if limit.is_some() {
-        return Err(SqlError::unsupported(format!(
-            "{what} with LIMIT on several shards would change up to LIMIT rows on each shard; name one tenant"
-        )));
-    }
-    if returning {
-        return Err(SqlError::unsupported(format!(
-            "{what} ... RETURNING on several shards; name one tenant"
-        )));
-    }
-    Ok(None)
-}
-
 /// A draft routed by `keys`; refuses a statement without any.
 fn routed<'a>(
     kind: StatementKind,
@@ -375,10 +284,11 @@ fn routed<'a>(
     }))
 }
 
-/// The error for a write to tables none of which is sharded.
+/// The error for a write to tables none of which is sharded, whose target is not a
+/// reference table.
 fn unsharded_write(refs: &References) -> SqlError {
     let table = refs.tables.first().map_or("", |table| &table.name);
     SqlError::unsupported(format!(
-        "writes to unsharded table `{table}` are not supported yet (a reference table must be written on every shard)"
+        "writes to unsharded table `{table}` are not supported (only reference tables are written, on every shard)"
     ))
 }

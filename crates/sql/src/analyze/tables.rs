@@ -6,8 +6,10 @@
 //! expressions the analysis must know about: `DATABASE()`, `XOR`, nested queries.
 //!
 //! The "scope" of a statement is the tables of its own FROM (or UPDATE/DELETE target)
-//! list: the only place a sharded table may appear for now, so that the statement's
-//! own WHERE clause restricts it to one tenant.
+//! list: where the one sharded table of a single-table statement must be, so that the
+//! statement's own WHERE clause restricts it. Statements reading sharded tables
+//! elsewhere are checked by [`super::pinned`], whose walk is measured against the
+//! complete list of sharded reads made here ([`References::sharded`]).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;

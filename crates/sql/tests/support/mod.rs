@@ -3,8 +3,10 @@
 
 use shardgate_sql::{Analysis, Route, Schema, SqlError};
 
-/// `orders` and `customers` sharded by `tenant_id`, `invoices` by `account_id`,
-/// sysbench's `sbtest1` by `id`; every other table unsharded.
+/// `orders`, `customers` and `order_items` sharded by `tenant_id` and `invoices` by
+/// `account_id`, all with the `hash` vindex; `events` by `tenant_id` with `xxhash`;
+/// sysbench's `sbtest1` by `id` (`hash`). `countries` and `currencies` are reference
+/// tables; every other table is unsharded (read anywhere, never written).
 pub struct Keyspace {
     /// Reported generation.
     pub generation: u64,
@@ -29,10 +31,21 @@ impl Schema for Keyspace {
     fn sharding_column(&self, table: &str) -> Option<&str> {
         match table {
             "orders" if self.orders_sharded => Some("tenant_id"),
-            "customers" => Some("tenant_id"),
+            "customers" | "order_items" | "events" => Some("tenant_id"),
             "invoices" => Some("account_id"),
             "sbtest1" => Some("id"),
             _ => None,
+        }
+    }
+
+    fn is_reference(&self, table: &str) -> bool {
+        matches!(table, "countries" | "currencies")
+    }
+
+    fn vindex(&self, table: &str) -> Option<&str> {
+        match table {
+            "events" => Some("xxhash"),
+            _ => self.sharding_column(table).map(|_| "hash"),
         }
     }
 }
@@ -58,6 +71,7 @@ pub fn render(result: &Result<Analysis, SqlError>) -> String {
                     format!("split {table} {}", parts.join(" | "))
                 }
                 Route::AnyShard => "any shard".to_owned(),
+                Route::EveryShard { table } => format!("every shard {table}"),
                 Route::None => "none".to_owned(),
             };
             let schema = analysis

@@ -4,7 +4,7 @@
 //!
 //! The rule. Every read of a sharded table (an *occurrence*) must be *pinned*:
 //!
-//! - by `col = <literal or ?>` on its own sharding column, or
+//! - by `col = <literal or ?>` on its own sharding column (`col IN (<one value>)` too), or
 //! - by `col = other.col` where `other` is a pinned occurrence's sharding column (in the
 //!   same block, or an enclosing one for a correlated subquery),
 //!
@@ -22,7 +22,7 @@
 //! row, and a NULL-extended row that appears instead is rejected too. So the statement
 //! reads only the tenant's rows, which its shard holds whole provided every table places
 //! that tenant the same way, i.e. all the tables share one vindex
-//! ([`Schema::vindex`](crate::Schema::vindex)); reference and unsharded tables are the
+//! ([`crate::Schema::vindex`]); reference and unsharded tables are the
 //! same on every shard.
 //!
 //! Every literal and placeholder that pins an occurrence is a key of the plan; they must
@@ -30,18 +30,21 @@
 //! may live on several shards, and is refused). Two placeholders, or a placeholder and a
 //! literal, cannot be compared before the statement is executed, so a statement that
 //! names its tenant with a `?` must name it exactly once (join the other sharding
-//! columns to it instead).
+//! columns to it instead); that too is checked when binding
+//! ([`KeyRule::Join`](crate::plan::KeyRule::Join)), since a statement with `?` shares
+//! its fingerprint, and so its plan, with the same statement written with literals.
 //!
 //! Names are resolved as MySQL does, or not at all: an unqualified column belongs to
 //! the condition's own operands; a qualifier to the innermost block that has it, and
 //! only when it matches exactly one FROM item there, case included. Anything else does
 //! not pin, so the statement is refused, never routed on a guess.
 
+mod nested;
 mod walk;
 
 use std::sync::Arc;
 
-use sqlparser::ast::{Query, Value};
+use sqlparser::ast::Query;
 
 use crate::Schema;
 use crate::analyze::tables::References;
@@ -49,7 +52,8 @@ use crate::analyze::tenant::KeyExpr;
 use crate::error::SqlError;
 use walk::{Fact, Occurrence, Walk};
 
-pub(crate) use walk::{Clause, subqueries};
+pub(crate) use nested::subqueries;
+pub(crate) use walk::Clause;
 
 /// Most reads of sharded tables one statement may make: MySQL joins at most 61 tables
 /// per block, and the checks here grow with the square of the count.
@@ -124,7 +128,12 @@ fn solve<'a>(walk: Walk<'a>, refs: &References) -> Result<Pinned<'a>, SqlError> 
         })
         .collect();
     if keys.is_empty() {
-        return Err(no_tenant(&occurrences));
+        // A condition that would have pinned a read, but in an outer join's ON on its
+        // preserved side, says more than "no tenant".
+        return Err(match occurrences.iter().find(|o| o.preserved) {
+            Some(preserved) => unpinned(preserved),
+            None => no_tenant(&occurrences),
+        });
     }
     if let Some(stray) = occurrences
         .iter()
@@ -132,14 +141,6 @@ fn solve<'a>(walk: Walk<'a>, refs: &References) -> Result<Pinned<'a>, SqlError> 
         .find_map(|(occurrence, pinned)| (!pinned).then_some(occurrence))
     {
         return Err(unpinned(stray));
-    }
-    let placeholder = |key: &KeyExpr<'_>| matches!(key.value.value, Value::Placeholder(_));
-    if keys.len() > 1 && keys.iter().any(placeholder) {
-        return Err(SqlError::unsupported(
-            "the tenant is written as a `?` placeholder and again elsewhere: shardgate cannot \
-             prove before execution that they name one tenant; write the placeholder once and \
-             join the other sharding columns to it (`i.tenant_id = o.tenant_id`)",
-        ));
     }
     Ok(Pinned {
         table: Arc::clone(&first.table.name),

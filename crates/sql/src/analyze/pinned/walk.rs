@@ -5,7 +5,7 @@
 //! tables, CTEs, set operations, and subqueries in WHERE, ON, the select list and
 //! HAVING. A sharded table anywhere else (GROUP BY, ORDER BY, `TABLE t`, VALUES, a
 //! table function) is simply not found, and the caller refuses the statement because
-//! the walk found fewer reads than the complete visitor of [`super::super::tables`]. So
+//! the walk found fewer reads than the complete visitor of `tables` did. So
 //! the walk can only ever miss a shape, never let one through unchecked.
 //!
 //! Occurrences are numbered in walk order, and a block's FROM list is walked before
@@ -17,10 +17,11 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint,
-    JoinOperator, ObjectNamePart, Query, SelectItem, SetExpr, TableFactor, TableWithJoins,
+    BinaryOperator, Expr, Ident, JoinConstraint, JoinOperator, ObjectNamePart, Query, SelectItem,
+    SetExpr, TableFactor, TableWithJoins,
 };
 
+use super::nested::subqueries;
 use crate::Schema;
 use crate::analysis::TableName;
 use crate::analyze::tables::table_name;
@@ -139,8 +140,8 @@ impl<'a> Walk<'a> {
                 SetExpr::Select(select) => {
                     let mut nested = Vec::new();
                     for item in &select.projection {
-                        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } =
-                            item
+                        if let SelectItem::UnnamedExpr(expr)
+                        | SelectItem::ExprWithAlias { expr, .. } = item
                         {
                             subqueries(expr, &mut nested);
                         }
@@ -331,22 +332,32 @@ impl<'a> Walk<'a> {
     /// between a sharding column and a literal, or between two sharding columns.
     fn conditions(&mut self, filter: &Filter<'a>) {
         for conjunct in chain(filter.expr, &BinaryOperator::And) {
-            let Expr::BinaryOp {
-                left,
-                op: BinaryOperator::Eq,
-                right,
-            } = unnest(conjunct)
-            else {
-                continue;
-            };
-            match (self.column(left, filter), self.column(right, filter)) {
-                (Some(one), Some(other)) => {
-                    self.follows(filter, one, other);
-                    self.follows(filter, other, one);
+            match unnest(conjunct) {
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::Eq,
+                    right,
+                } => match (self.column(left, filter), self.column(right, filter)) {
+                    (Some(one), Some(other)) => {
+                        self.follows(filter, one, other);
+                        self.follows(filter, other, one);
+                    }
+                    (Some(occurrence), None) => self.key(filter, occurrence, literal(right)),
+                    (None, Some(occurrence)) => self.key(filter, occurrence, literal(left)),
+                    (None, None) => {}
+                },
+                // `col IN (5)` is `col = 5`.
+                Expr::InList {
+                    expr,
+                    list,
+                    negated: false,
+                } => {
+                    if let ([only], Some(occurrence)) = (list.as_slice(), self.column(expr, filter))
+                    {
+                        self.key(filter, occurrence, literal(only));
+                    }
                 }
-                (Some(occurrence), None) => self.key(filter, occurrence, literal(right)),
-                (None, Some(occurrence)) => self.key(filter, occurrence, literal(left)),
-                (None, None) => {}
+                _ => {}
             }
         }
     }
@@ -472,83 +483,5 @@ fn join_kind(operator: &JoinOperator) -> (Option<&JoinConstraint>, Guard) {
         | JoinOperator::ArrayJoin
         | JoinOperator::LeftArrayJoin
         | JoinOperator::InnerArrayJoin => (None, Guard::Neither),
-    }
-}
-
-/// Pushes onto `found` the queries nested in `expr` (not those nested in them: each is
-/// walked as a block of its own). Iterative: operator chains are as long as the
-/// statement. Covers the usual places; a query elsewhere is not walked, and then
-/// refused if it reads a sharded table.
-pub(crate) fn subqueries<'a>(expr: &'a Expr, found: &mut Vec<&'a Query>) {
-    let mut pending = vec![expr];
-    while let Some(expr) = pending.pop() {
-        match expr {
-            Expr::Subquery(query) | Expr::Exists { subquery: query, .. } => found.push(query),
-            Expr::InSubquery { expr, subquery, .. } => {
-                pending.push(expr);
-                found.push(subquery);
-            }
-            Expr::BinaryOp { left, right, .. }
-            | Expr::AnyOp { left, right, .. }
-            | Expr::AllOp { left, right, .. }
-            | Expr::IsDistinctFrom(left, right)
-            | Expr::IsNotDistinctFrom(left, right)
-            | Expr::Like {
-                expr: left,
-                pattern: right,
-                ..
-            } => {
-                pending.push(left);
-                pending.push(right);
-            }
-            Expr::Nested(inner)
-            | Expr::UnaryOp { expr: inner, .. }
-            | Expr::Cast { expr: inner, .. }
-            | Expr::Collate { expr: inner, .. }
-            | Expr::IsNull(inner)
-            | Expr::IsNotNull(inner)
-            | Expr::IsTrue(inner)
-            | Expr::IsNotTrue(inner)
-            | Expr::IsFalse(inner)
-            | Expr::IsNotFalse(inner)
-            | Expr::IsUnknown(inner)
-            | Expr::IsNotUnknown(inner) => pending.push(inner),
-            Expr::Between {
-                expr, low, high, ..
-            } => pending.extend([&**expr, &**low, &**high]),
-            Expr::InList { expr, list, .. } => {
-                pending.push(expr);
-                pending.extend(list);
-            }
-            Expr::Tuple(list) => pending.extend(list),
-            Expr::Case {
-                operand,
-                conditions,
-                else_result,
-                ..
-            } => {
-                pending.extend(operand.as_deref());
-                pending.extend(else_result.as_deref());
-                for when in conditions {
-                    pending.push(&when.condition);
-                    pending.push(&when.result);
-                }
-            }
-            Expr::Function(function) => match &function.args {
-                FunctionArguments::Subquery(query) => found.push(query),
-                FunctionArguments::List(list) => {
-                    for arg in &list.args {
-                        let (FunctionArg::Unnamed(arg)
-                        | FunctionArg::Named { arg, .. }
-                        | FunctionArg::ExprNamed { arg, .. }) = arg;
-                        if let FunctionArgExpr::Expr(expr) = arg {
-                            pending.push(expr);
-                        }
-                    }
-                }
-                FunctionArguments::None => {}
-            },
-            _ => {}
-        }
     }
 }
