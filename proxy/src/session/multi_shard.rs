@@ -65,7 +65,7 @@ impl Session {
             .topology
             .shards()
             .iter()
-            .map(|s| (s.id, command.clone()))
+            .map(|s| (s.id, command))
             .collect();
         self.scatter_write(routing, WriteKind::Copies, &targets)
             .await
