@@ -521,3 +521,43 @@ async fn executable_comments_are_read_as_the_server_reads_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn information_schema_describes_the_keyspace_tables_as_drivers_and_dump_tools_ask() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(2, 4)).await;
+        let mut conn = cluster.proxy_conn().await;
+        let tables: Vec<String> = conn
+            .query(
+                "SELECT table_name FROM INFORMATION_SCHEMA.TABLES WHERE table_schema = DATABASE() \
+                 AND table_name = 'orders'",
+            )
+            .await
+            .expect("information_schema.tables");
+        assert_eq!(tables, ["orders"]);
+        let columns: Vec<String> = conn
+            .query(
+                "select column_name from information_schema.columns where table_schema=database() \
+                 and table_name='orders' order by ordinal_position",
+            )
+            .await
+            .expect("information_schema.columns");
+        assert_eq!(columns, ["id", "tenant_id", "note"]);
+        // A join of information_schema views (as mariadb-dump sends) is not a join of sharded tables.
+        let files: Vec<String> = conn
+            .query(
+                "SELECT DISTINCT TABLESPACE_NAME FROM INFORMATION_SCHEMA.FILES WHERE FILE_TYPE = 'UNDO LOG' \
+                 AND TABLESPACE_NAME IN (SELECT DISTINCT TABLESPACE_NAME FROM INFORMATION_SCHEMA.FILES)",
+            )
+            .await
+            .expect("information_schema.files");
+        assert!(files.is_empty());
+        // Other server schemas stay out of reach.
+        expect::server_error(
+            conn.query_drop("SELECT user FROM mysql.user").await,
+            codes::NOT_SUPPORTED_YET,
+            "mysql.user",
+        );
+    })
+    .await;
+}

@@ -244,7 +244,13 @@ impl Session {
             (StatementKind::Select, Route::AnyShard)
                 if analysis.calls_database || text.contains("@@") =>
             {
-                self.run_tableless_select(&routing, &text, payload).await
+                let information_schema = analysis.tables.iter().any(|t| {
+                    t.schema
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("information_schema"))
+                });
+                self.run_tableless_select(&routing, &text, payload, information_schema)
+                    .await
             }
             (StatementKind::Show, _) if is_show_databases(self.scratch.fingerprint()) => {
                 self.show_databases(&routing, &text, payload[0]).await
@@ -318,18 +324,25 @@ impl Session {
         routing: &Routing,
         text: &str,
         payload: &[u8],
+        information_schema: bool,
     ) -> Result<(), WireError> {
         let max_packet = self.shared.config.max_allowed_packet.to_string();
         let variables = [
             ("socket", "NULL"),
             ("max_allowed_packet", max_packet.as_str()),
         ];
+        let shard = self.any_shard();
+        // information_schema describes the shard's own database: `table_schema = DATABASE()` must name it there,
+        // so that drivers and dump tools asking about "their" tables find the shard's copies of them.
+        let database = match routing.topology.shard(shard) {
+            Some(s) if information_schema => s.database.as_str(),
+            _ => routing.topology.keyspace(),
+        };
         let values = ProxyValues {
-            database: Some(routing.topology.keyspace()),
+            database: Some(database),
             variables: &variables,
             functions: &[],
         };
-        let shard = self.any_shard();
         match substitute(text, &values) {
             Some(rewritten) => {
                 let mut packet = Vec::with_capacity(rewritten.len() + 1);

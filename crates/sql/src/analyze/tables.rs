@@ -177,7 +177,17 @@ impl Visitor for Collector<'_> {
 impl Collector<'_> {
     /// Records one table reference.
     fn record(&mut self, table: TableName) {
-        if let Some(column) = self.schema.sharding_column(&table.name) {
+        // information_schema views describe the server the statement runs on; they are never sharded data.
+        let system = table
+            .schema
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("information_schema"));
+        let column = if system {
+            None
+        } else {
+            self.schema.sharding_column(&table.name)
+        };
+        if let Some(column) = column {
             self.found.sharded.push(ShardedTable {
                 name: Arc::clone(&table.name),
                 column: Arc::from(column),
