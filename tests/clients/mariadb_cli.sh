@@ -195,7 +195,8 @@ check_dump() {
 
 check_restore() {
     local name="restore tenant $TENANT through the proxy from a data-only mariadb-dump (mariadb < dump.sql)"
-    dump_direct --single-transaction --skip-dump-date --no-create-info --complete-insert \
+    # --skip-add-locks: LOCK TABLES is refused by the proxy (a lock on every shard is not offered; README).
+    dump_direct --single-transaction --skip-dump-date --no-create-info --complete-insert --skip-add-locks \
         --where "tenant_id = $TENANT" "$REF_DB" cli_notes cli_tags >"$WORK/restore.sql" 2>"$WORK/restore.err" \
         || { show "$WORK/restore.err"; die "data-only mariadb-dump fails on plain MariaDB: the test is wrong"; }
     if ! proxy -e "DELETE FROM cli_tags WHERE tenant_id = $TENANT; DELETE FROM cli_notes WHERE tenant_id = $TENANT" \
