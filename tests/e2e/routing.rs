@@ -316,3 +316,30 @@ async fn the_proxy_says_which_shards_it_has_and_where_a_tenant_lives() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_plan_cache_counts_its_hits() {
+    bounded(async {
+        let cluster = Cluster::builder(1, 2).start().await;
+        cluster.ddl_on_every_shard(ORDERS_DDL).await;
+        let mut conn = cluster.proxy_conn().await;
+        let status =
+            |rows: Vec<(String, u64)>| -> BTreeMap<String, u64> { rows.into_iter().collect() };
+        let before = status(conn.query("SHOW SHARDGATE_STATUS").await.expect("status"));
+        for tenant in 0..10u64 {
+            let _: Vec<String> = conn
+                .query(format!(
+                    "SELECT note FROM orders WHERE tenant_id = {tenant}"
+                ))
+                .await
+                .expect("select");
+        }
+        let after = status(conn.query("SHOW SHARDGATE_STATUS").await.expect("status"));
+        // One shape: analysed once, then served from the cache nine times.
+        assert_eq!(after["plan_cache_misses"] - before["plan_cache_misses"], 1);
+        assert_eq!(after["plan_cache_hits"] - before["plan_cache_hits"], 9);
+        assert!(after["plan_cache_entries"] >= 1);
+        assert!(after["plan_cache_capacity"] >= after["plan_cache_entries"]);
+    })
+    .await;
+}

@@ -2,7 +2,8 @@
 //!
 //! - `SHOW SHARDGATE_SHARDS`: every shard with its key range, backend and database;
 //! - `SHOW SHARDGATE_ROUTE FOR <table> <tenant>`: the shard a tenant's rows of a table live on (the tenant an
-//!   integer or a quoted string, as in a WHERE clause).
+//!   integer or a quoted string, as in a WHERE clause);
+//! - `SHOW SHARDGATE_STATUS`: the proxy's own counters (plan cache size, hits and misses so far).
 //!
 //! Both answer from the topology snapshot the proxy routes with, so they show what the next statement will do.
 
@@ -29,6 +30,7 @@ const SHARD_COLUMNS: &[(&str, u8)] = &[
 /// A proxy statement recognised in a COM_QUERY.
 pub(super) enum Inspect<'a> {
     Shards,
+    Status,
     Route { table: &'a str, tenant: &'a str },
 }
 
@@ -45,6 +47,7 @@ pub(super) fn parse(text: &str) -> Option<Result<Inspect<'_>, MysqlError>> {
     let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
     Some(match (what, rest.as_slice()) {
         (w, []) if is(w, "SHARDGATE_SHARDS") => Ok(Inspect::Shards),
+        (w, []) if is(w, "SHARDGATE_STATUS") => Ok(Inspect::Status),
         (w, [for_, table, tenant]) if is(w, "SHARDGATE_ROUTE") && is(for_, "FOR") => {
             Ok(Inspect::Route {
                 table: table.trim_matches('`'),
@@ -54,8 +57,8 @@ pub(super) fn parse(text: &str) -> Option<Result<Inspect<'_>, MysqlError>> {
         _ => Err(MysqlError::new(
             ER_PARSE_ERROR,
             format!(
-                "unknown proxy statement `{trimmed}`: shardgate knows SHOW SHARDGATE_SHARDS and SHOW SHARDGATE_ROUTE FOR \
-                 <table> <tenant>"
+                "unknown proxy statement `{trimmed}`: shardgate knows SHOW SHARDGATE_SHARDS, SHOW SHARDGATE_STATUS and SHOW \
+                 SHARDGATE_ROUTE FOR <table> <tenant>"
             ),
         )),
     })
@@ -68,6 +71,7 @@ impl Session {
         what: Inspect<'_>,
     ) -> Result<(), WireError> {
         let rows: Vec<Vec<Option<Vec<u8>>>> = match what {
+            Inspect::Status => return self.show_status().await,
             Inspect::Shards => routing
                 .topology
                 .shards()
@@ -112,6 +116,45 @@ impl Session {
             deprecate_eof,
             status,
             SHARD_COLUMNS,
+            &rows,
+        );
+        self.client.flush().await
+    }
+}
+
+impl Session {
+    /// `SHOW SHARDGATE_STATUS`: `Variable_name`, `Value` rows, as `SHOW STATUS` answers.
+    async fn show_status(&mut self) -> Result<(), WireError> {
+        let analyzer = &self.shared.analyzer;
+        let counters = [
+            (
+                "plan_cache_capacity",
+                self.shared.config.plan_cache_size as u64,
+            ),
+            ("plan_cache_entries", analyzer.cache_len() as u64),
+            ("plan_cache_hits", analyzer.cache_hits()),
+            ("plan_cache_misses", analyzer.cache_misses()),
+        ];
+        let rows: Vec<Vec<Option<Vec<u8>>>> = counters
+            .iter()
+            .map(|(name, value)| {
+                vec![
+                    Some(name.as_bytes().to_vec()),
+                    Some(value.to_string().into_bytes()),
+                ]
+            })
+            .collect();
+        let status = self.status();
+        let deprecate_eof = self.deprecate_eof();
+        put_text_result_set(
+            self.client.write_buf(),
+            self.reply_seq,
+            deprecate_eof,
+            status,
+            &[
+                ("Variable_name", TYPE_VAR_STRING),
+                ("Value", TYPE_VAR_STRING),
+            ],
             &rows,
         );
         self.client.flush().await
