@@ -99,6 +99,14 @@ fn table(topology: &Topology) -> String {
         text.push('\n');
         text.push_str(&aligned(&rows));
     }
+    if !topology.reference_tables().is_empty() {
+        let mut rows = vec![vec!["REFERENCE TABLE (a copy on every shard)".to_string()]];
+        for name in topology.reference_tables() {
+            rows.push(vec![name.clone()]);
+        }
+        text.push('\n');
+        text.push_str(&aligned(&rows));
+    }
     if !topology.pins().is_empty() {
         let mut rows = vec![["PINNED TENANT", "SHARD"].map(String::from).to_vec()];
         for pin in topology.pins() {
@@ -158,6 +166,7 @@ fn to_json(topology: &Topology) -> Value {
         "keyspace": topology.keyspace(),
         "sharding_column": topology.default_sharding_column(),
         "tables": tables,
+        "reference_tables": topology.reference_tables(),
         "backends": backends,
         "shards": shards,
         "pins": pins,
@@ -170,7 +179,7 @@ mod tests {
 
     fn sample() -> Topology {
         Topology::from_yaml_str(
-            "version: 2\nkeyspace: app\ntables: [{name: events, vindex: xxhash}]\n\
+            "version: 2\nkeyspace: app\ntables: [{name: events, vindex: xxhash}, {name: countries, type: reference}]\n\
              backends: [{name: db0, host: 127.0.0.1, port: 3306}, {name: db1, host: '::1', port: 3307}]\n\
              shards: [{name: '-80', backend: db0, database: app_000}, {name: '80-', backend: db1, database: app_001}]\n\
              pins: [{tenant: 42, shard: '80-'}, {tenant: acme, shard: '-80'}]\n",
@@ -192,6 +201,10 @@ mod tests {
         assert!(text.contains("42             80-"), "{text}");
         assert!(text.contains("\"acme\"         -80"), "{text}");
         assert!(text.contains("events  tenant_id  xxhash"), "{text}");
+        assert!(
+            text.contains("REFERENCE TABLE (a copy on every shard)\ncountries"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -204,5 +217,6 @@ mod tests {
         assert_eq!(value["pins"][0]["tenant"], 42);
         assert_eq!(value["pins"][1]["tenant"], "acme");
         assert_eq!(value["tables"][0]["vindex"], "xxhash");
+        assert_eq!(value["reference_tables"][0], "countries");
     }
 }
