@@ -11,6 +11,7 @@ mod charset;
 mod config;
 mod mysql_error;
 mod routing;
+mod sequences;
 mod server;
 mod session;
 mod settings;

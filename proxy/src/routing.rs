@@ -95,6 +95,12 @@ impl shardgate_sql::Schema for TopologySchema<'_> {
     fn vindex(&self, table: &str) -> Option<&str> {
         (!self.0.is_reference_table(table)).then(|| self.0.table_rule(table).vindex.name())
     }
+
+    /// The `auto_increment` column of a listed sharded table: its ids come from the topology's sequence, never
+    /// from a shard (validation keeps sequences off reference tables).
+    fn sequence_column(&self, table: &str) -> Option<&str> {
+        self.0.auto_increment(table).map(|a| a.column.as_str())
+    }
 }
 
 /// One worker's pools, indexed by shard.

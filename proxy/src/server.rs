@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::routing::Routing;
+use crate::sequences::Sequences;
 use crate::session::Session;
 use crate::twopc::DecisionLog;
 
@@ -29,6 +30,8 @@ pub struct Shared {
     pub analyzer: Analyzer,
     /// The two-phase-commit decision log, under `transaction_mode: twopc`.
     pub decisions: Option<Arc<DecisionLog>>,
+    /// Ids reserved from sequence tables, shared by every worker.
+    pub sequences: Sequences,
     next_conn_id: AtomicU32,
 }
 
@@ -40,6 +43,7 @@ impl Shared {
             routing: ArcSwap::from_pointee(routing),
             analyzer,
             decisions,
+            sequences: Sequences::default(),
             next_conn_id: AtomicU32::new(1),
         }
     }

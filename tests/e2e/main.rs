@@ -23,6 +23,7 @@ mod mariadb_cli;
 mod prepared;
 mod routing;
 mod scatter;
+mod sequences;
 mod sessions;
 mod transactions;
 mod twopc;

@@ -218,8 +218,10 @@ pub enum Problem {
         /// Field path of the first pin.
         first: String,
     },
-    /// A reference table gives a sharding column or vindex: it has a full copy on every shard,
-    /// so there is nothing to shard it by, and accepting the field would suggest otherwise.
+    /// A reference table gives a sharding column, vindex or sequence column: it has a full copy
+    /// on every shard, so there is nothing to shard it by, and accepting the field would suggest
+    /// otherwise (a sequence would have to give every shard's copy the same id, which is not
+    /// supported).
     #[error(
         "{field}: table {name:?} is a reference table (a full copy on every shard) and takes no {what}"
     )]
@@ -228,8 +230,27 @@ pub enum Problem {
         field: String,
         /// The table name.
         name: String,
-        /// What was given: `column` or `vindex`.
+        /// What was given: `column`, `vindex` or `auto_increment`.
         what: &'static str,
+    },
+    /// A sequence name is not a safe identifier.
+    #[error("{field}: sequence name {sequence:?} is not a safe identifier ([A-Za-z0-9_$]+)")]
+    UnsafeSequence {
+        /// Field path.
+        field: String,
+        /// The name as given.
+        sequence: String,
+    },
+    /// A sequence has the name of a listed table: both would be the same table on the first
+    /// shard, which holds the sequence tables.
+    #[error("{field}: sequence {sequence:?} is the name of the table listed at {table}")]
+    SequenceIsTable {
+        /// Field path of the sequence.
+        field: String,
+        /// The sequence name.
+        sequence: String,
+        /// Field path of the table.
+        table: String,
     },
     /// A table is listed twice.
     #[error("{field}: table {name:?} is already listed at {first}")]

@@ -14,7 +14,7 @@
 //! - [`vindex`]: tenant id -> [`KeyspaceId`] (`hash` = Vitess DES, `xxhash` = Vitess xxh64).
 //! - [`key_range`]: half-open key ranges and Vitess shard names (`-80`, `80-`).
 //! - [`shard`]: shards and backends.
-//! - [`table`]: per-table sharding column and vindex; reference tables.
+//! - [`table`]: per-table sharding column and vindex, sequence columns; reference tables.
 //! - [`spec`]: the YAML file format, as written by people.
 //! - `validate`: spec -> [`Topology`], listing every problem at once.
 //! - [`topology`]: the validated, immutable snapshot and its routing.
@@ -41,7 +41,7 @@ pub use key_range::{KeyRange, even_shard_ranges, parse_shard_name};
 pub use keyspace_id::KeyspaceId;
 pub use shard::{Backend, Shard, ShardId};
 pub use spec::{TableType, TopologySpec};
-pub use table::{TableRule, TableRuleRef};
+pub use table::{AutoIncrement, TableRule, TableRuleRef};
 pub use tenant::{Pin, PinTenant, TenantRef};
 pub use topology::Topology;
 pub use vindex::Vindex;

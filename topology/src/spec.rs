@@ -13,6 +13,9 @@
 //!   - name: orders
 //!     column: customer_id    # default: sharding_column
 //!     vindex: hash           # hash (default) | xxhash
+//!     auto_increment:        # optional: ids of column `id` come from sequence table
+//!       column: id           # `orders_seq` (on the first shard), not from each shard's
+//!       sequence: orders_seq # own AUTO_INCREMENT; sharded tables only
 //!   - name: countries
 //!     type: reference        # sharded (default) | reference: a full copy on every shard,
 //!                            # so no column and no vindex
@@ -27,7 +30,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{PinTenant, Topology, TopologyError, Vindex};
+use crate::{AutoIncrement, PinTenant, Topology, TopologyError, Vindex};
 
 /// The sharding column used when the file names none.
 pub const DEFAULT_SHARDING_COLUMN: &str = "tenant_id";
@@ -80,6 +83,9 @@ pub struct TableSpec {
     /// Vindex; `None` = `hash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vindex: Option<Vindex>,
+    /// The column whose ids come from a sequence; sharded tables only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_increment: Option<AutoIncrement>,
 }
 
 /// How a listed table's rows are placed on the shards.

@@ -11,8 +11,8 @@ use std::path::Path;
 use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TableType, TopologySpec};
 use crate::tenant::{DecimalFault, parse_unsigned_decimal, shown};
 use crate::{
-    Backend, KeyspaceId, Pin, RouteError, Shard, ShardId, TableRule, TableRuleRef, TenantRef,
-    TopologyError, Vindex, vindex,
+    AutoIncrement, Backend, KeyspaceId, Pin, RouteError, Shard, ShardId, TableRule, TableRuleRef,
+    TenantRef, TopologyError, Vindex, vindex,
 };
 
 /// One immutable, validated topology snapshot.
@@ -197,6 +197,16 @@ impl Topology {
         }
     }
 
+    /// The column of sharded `table` (case-sensitive) whose ids come from a sequence, and that
+    /// sequence; `None` when its rows get ids some other way (listed without `auto_increment`,
+    /// not listed, or a reference table).
+    pub fn auto_increment(&self, table: &str) -> Option<&AutoIncrement> {
+        self.table_index
+            .get(table)
+            .and_then(|&i| self.tables.get(i))
+            .and_then(|rule| rule.auto_increment.as_ref())
+    }
+
     /// The sharding column of a table; see [`Topology::table_rule`] (and reference tables there).
     pub fn sharding_column(&self, table: &str) -> &str {
         self.table_rule(table).column
@@ -277,12 +287,14 @@ impl Topology {
                     kind: TableType::Sharded,
                     column: (t.column != self.sharding_column).then(|| t.column.clone()),
                     vindex: (t.vindex != Vindex::Hash).then_some(t.vindex),
+                    auto_increment: t.auto_increment.clone(),
                 })
                 .chain(self.references.iter().map(|name| TableSpec {
                     name: name.clone(),
                     kind: TableType::Reference,
                     column: None,
                     vindex: None,
+                    auto_increment: None,
                 }))
                 .collect(),
             backends: self

@@ -10,7 +10,10 @@ use std::collections::hash_map::Entry;
 
 use crate::key_range::range_of_name;
 use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TableType, TopologySpec};
-use crate::{Backend, KeyRange, Pin, Problem, Shard, ShardId, TableRule, Topology, TopologyError};
+use crate::{
+    AutoIncrement, Backend, KeyRange, Pin, Problem, Shard, ShardId, TableRule, Topology,
+    TopologyError,
+};
 
 /// The size of the key space, one past the largest keyspace id: `2^64`.
 const SPACE_END: u128 = 1 << 64;
@@ -62,11 +65,15 @@ fn check_tables(problems: &mut Vec<Problem>, tables: &[TableSpec]) {
                 if let Some(column) = &table.column {
                     require_text(problems, format!("tables[{i}].column"), column);
                 }
+                if let Some(auto) = &table.auto_increment {
+                    check_auto_increment(problems, i, auto, tables);
+                }
             }
             TableType::Reference => {
                 let given = [
                     ("column", table.column.is_some()),
                     ("vindex", table.vindex.is_some()),
+                    ("auto_increment", table.auto_increment.is_some()),
                 ];
                 for (what, _) in given.into_iter().filter(|(_, given)| *given) {
                     problems.push(Problem::ShardingOfReferenceTable {
@@ -87,6 +94,37 @@ fn check_tables(problems: &mut Vec<Problem>, tables: &[TableSpec]) {
                 slot.insert(i);
             }
         }
+    }
+}
+
+/// Checks the sequence column of `tables[i]`: a column, and a sequence name that can go between
+/// backticks unescaped and is not a listed table (the sequence table lives on the first shard,
+/// next to that shard's copy of every sharded table).
+fn check_auto_increment(
+    problems: &mut Vec<Problem>,
+    i: usize,
+    auto: &AutoIncrement,
+    tables: &[TableSpec],
+) {
+    require_text(
+        problems,
+        format!("tables[{i}].auto_increment.column"),
+        &auto.column,
+    );
+    let field = format!("tables[{i}].auto_increment.sequence");
+    if auto.sequence.is_empty() {
+        problems.push(Problem::Empty { field });
+    } else if !is_safe_identifier(&auto.sequence) {
+        problems.push(Problem::UnsafeSequence {
+            field,
+            sequence: auto.sequence.clone(),
+        });
+    } else if let Some(at) = tables.iter().position(|t| t.name == auto.sequence) {
+        problems.push(Problem::SequenceIsTable {
+            field,
+            sequence: auto.sequence.clone(),
+            table: format!("tables[{at}]"),
+        });
     }
 }
 
@@ -181,7 +219,8 @@ fn check_shards<'a>(
     ranges
 }
 
-/// `[A-Za-z0-9_$]+`, at most 64 bytes: safe to put between backticks with no escaping.
+/// `[A-Za-z0-9_$]+`, at most 64 bytes (MySQL's longest database and table name): safe to put
+/// between backticks with no escaping.
 fn is_safe_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_DATABASE_LEN
@@ -306,6 +345,7 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
                 .clone()
                 .unwrap_or_else(|| spec.sharding_column.clone()),
             vindex: t.vindex.unwrap_or_default(),
+            auto_increment: t.auto_increment.clone(),
         })
         .collect();
     let references: Vec<String> = spec

@@ -138,21 +138,23 @@ pub fn merge(
         } else {
             &oks[..]
         };
-        return Ok(merge_oks(oks, first_seq, out));
+        return Ok(merge_oks(oks, spec.insert_id, first_seq, out));
     }
     merge_result_sets(spec, protocol, sets, client_deprecate_eof, first_seq, out)
 }
 
-/// One OK for a statement that ran on every shard: counts summed, the first generated id, the first status.
-fn merge_oks(oks: &[OkPacket], seq: u8, out: &mut BytesMut) -> Output {
+/// One OK for a statement that ran on every shard: counts summed, the first generated id (or the one the proxy
+/// generated), the first status.
+fn merge_oks(oks: &[OkPacket], insert_id: Option<u64>, seq: u8, out: &mut BytesMut) -> Output {
     let affected_rows = oks
         .iter()
         .fold(0u64, |a, ok| a.saturating_add(ok.affected_rows));
-    let last_insert_id = oks
-        .iter()
-        .map(|ok| ok.last_insert_id)
-        .find(|&id| id != 0)
-        .unwrap_or(0);
+    let last_insert_id = insert_id.unwrap_or_else(|| {
+        oks.iter()
+            .map(|ok| ok.last_insert_id)
+            .find(|&id| id != 0)
+            .unwrap_or(0)
+    });
     let status = oks.first().map_or(0, |ok| ok.status) & !MORE_RESULTS;
     let warnings = oks.iter().fold(0u16, |a, ok| a.saturating_add(ok.warnings));
     // One OK's info text ("Records: 2  Duplicates: 0 …") is still true; a sum of several would need rebuilding.

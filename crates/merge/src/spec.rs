@@ -36,6 +36,8 @@ pub struct MergeSpec {
     /// The replies are copies of one write (a reference table written on every shard): when all are OK, the
     /// client gets the first shard's OK, not the sum.
     pub copies: bool,
+    /// The id the proxy generated for an INSERT (sequences): the OK reports it as the last insert id.
+    pub insert_id: Option<u64>,
 }
 
 impl MergeSpec {
@@ -52,6 +54,7 @@ impl MergeSpec {
             limit: None,
             max_rows,
             copies: false,
+            insert_id: None,
         }
     }
 

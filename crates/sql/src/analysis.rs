@@ -151,6 +151,29 @@ pub enum Route {
         /// One part per tenant, in order of the tenant's first row.
         parts: Vec<InsertPart>,
     },
+    /// An INSERT or REPLACE into a sharded table whose ids come from a sequence
+    /// ([`Schema::sequence_column`](crate::Schema::sequence_column)), some of whose rows
+    /// leave that column to be generated: it omits the column from its column list (every
+    /// row), or gives it `NULL`, `DEFAULT` or `0` (as MySQL without `NO_AUTO_VALUE_ON_ZERO`:
+    /// a literal that reads as the integer 0 asks for an id too). Nothing runs yet: the
+    /// proxy takes one id per row from the sequence, writes them in with
+    /// [`fill_ids`](crate::fill_ids) and analyses the result, which routes as any INSERT.
+    ///
+    /// This comes before any tenant route: when the sequence column is the sharding column
+    /// (sysbench's `sbtest`, sharded by `id`), the statement has no tenant until its ids
+    /// are filled in. Rows that give the column a value (an integer other than 0, or a `?`
+    /// the client binds) keep it. A prepared statement can get this route too (a column
+    /// omitted, or `NULL`, whatever its placeholders); the proxy decides whether it can
+    /// serve it.
+    NeedsIds {
+        /// The sharded table written.
+        table: Arc<str>,
+        /// Its sequence column, as the schema names it.
+        column: Arc<str>,
+        /// The 0-based indexes of the VALUES rows that need an id, in order (every row
+        /// when the column is omitted); never empty.
+        rows: Vec<usize>,
+    },
     /// On any one shard: no sharded table is touched (e.g. `SELECT 1`, `SHOW ...`,
     /// reads of reference tables).
     AnyShard,

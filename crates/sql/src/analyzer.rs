@@ -12,7 +12,9 @@
 //! A hit decodes only the tenant's slot from the statement text: no AST, and no
 //! allocation except for a string tenant key. Scatter SELECTs are never cached (their
 //! merge plan depends on literals), and an INSERT whose bound rows name several
-//! tenants is parsed again to be split, hit or not (see [`crate::plan`]).
+//! tenants is parsed again to be split, hit or not (see [`crate::plan`]). An INSERT
+//! whose rows ask for generated ids is answered from its plan too: the plan reads each
+//! row's sequence value from its slot on every hit.
 
 use std::sync::Arc;
 

@@ -104,6 +104,7 @@ mod tests {
             schema: None,
             calls_database: false,
             route: PlanRoute::AnyShard,
+            ids: None,
         })
     }
 

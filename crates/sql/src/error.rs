@@ -91,6 +91,30 @@ pub enum SqlError {
         /// Why it is not a tenant id, e.g. "is not an integer".
         reason: &'static str,
     },
+    /// An INSERT into a table whose ids come from a sequence has a shape the generated
+    /// ids cannot be written into.
+    #[error("INSERT into table `{table}`, whose `{column}` values come from a sequence, {reason}")]
+    SequenceInsert {
+        /// The sharded table.
+        table: String,
+        /// Its sequence column.
+        column: String,
+        /// What is wrong, e.g. "must list its columns …".
+        reason: &'static str,
+    },
+    /// The value an INSERT row gives a sequence column is neither an id nor a request
+    /// for one.
+    #[error("value {literal} for sequence column `{column}` of table `{table}` {reason}")]
+    BadSequenceValue {
+        /// The sharded table.
+        table: String,
+        /// Its sequence column.
+        column: String,
+        /// The value as written in the statement.
+        literal: String,
+        /// Why it is refused, e.g. "is not an integer".
+        reason: &'static str,
+    },
     /// Valid SQL that shardgate cannot route safely (yet).
     #[error("shardgate does not support this statement: {reason}")]
     Unsupported {

@@ -12,7 +12,9 @@
 //! ([`Route::Scatter`]: the proxy decides by its policy whether to run it on those
 //! shards, or on all), or, for an INSERT, rows of several tenants
 //! ([`Route::SplitInsert`]). A write to reference tables runs on every shard
-//! ([`Route::EveryShard`]). A scatter SELECT
+//! ([`Route::EveryShard`]). An INSERT whose ids come from a sequence
+//! ([`Schema::sequence_column`]) and are left to be generated is [`Route::NeedsIds`]:
+//! the proxy fills them in ([`fill_ids`]) and analyses the result. A scatter SELECT
 //! comes with a [`MergePlan`] whose merged answer is what one MariaDB holding every
 //! tenant would return; a shape that cannot be merged exactly is refused.
 //!
@@ -63,6 +65,7 @@ mod analyze;
 mod analyzer;
 mod cache;
 mod error;
+mod fill;
 pub mod guard;
 mod lexer;
 mod literal;
@@ -72,6 +75,7 @@ pub mod rewrite;
 mod scan;
 mod scatter;
 mod scratch;
+mod sequence;
 mod slot_map;
 mod tokens;
 
@@ -80,6 +84,7 @@ pub use analysis::{
 };
 pub use analyzer::Analyzer;
 pub use error::SqlError;
+pub use fill::fill_ids;
 pub use scatter::{Aggregate, AggregateKind, GroupKey, MergePlan, SortKey};
 pub use scratch::{LiteralKind, Scratch, Slot};
 
@@ -117,6 +122,17 @@ pub trait Schema {
     /// shard. `None`: not known, and joins of `table` with another sharded table are
     /// refused.
     fn vindex(&self, table: &str) -> Option<&str> {
+        let _ = table;
+        None
+    }
+
+    /// The column of sharded `table` whose ids come from a sequence (Vitess's
+    /// `auto_increment`), or `None` when the shards give ids themselves. An INSERT or
+    /// REPLACE that leaves that column to be generated (omits it, or gives it `NULL`,
+    /// `DEFAULT` or `0`) is answered [`Route::NeedsIds`]; the proxy takes ids from the
+    /// sequence and writes them in with [`fill_ids`]. Asked only of INSERT and REPLACE
+    /// targets whose [`Schema::sharding_column`] is known.
+    fn sequence_column(&self, table: &str) -> Option<&str> {
         let _ = table;
         None
     }

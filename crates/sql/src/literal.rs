@@ -16,9 +16,9 @@ pub(crate) type Refusal = &'static str;
 
 const NOT_INTEGER: Refusal = "is not an integer or a string";
 const OUT_OF_RANGE: Refusal = "does not fit a 64-bit tenant id";
-const DOUBLE_QUOTED: Refusal =
+pub(crate) const DOUBLE_QUOTED: Refusal =
     "is double-quoted, which MySQL reads as an identifier under ANSI_QUOTES; use single quotes";
-const NOT_NEGATABLE: Refusal = "cannot be negated; only integers can";
+pub(crate) const NOT_NEGATABLE: Refusal = "cannot be negated; only integers can";
 const NOT_A_LITERAL: Refusal = "is not a literal";
 
 /// Decodes slot `slot` of `sql`, negated when the statement wrote `-` before it.
@@ -91,7 +91,7 @@ fn radix(digits: &str, base: u32) -> Result<u64, Refusal> {
 }
 
 /// The digits of `0x2a`, `x'2a'`, `0b1` or `b'1'`.
-fn prefixed_digits(text: &str) -> &str {
+pub(crate) fn prefixed_digits(text: &str) -> &str {
     let digits = text.get(2..).unwrap_or_default();
     if text.starts_with('0') {
         digits
@@ -101,7 +101,7 @@ fn prefixed_digits(text: &str) -> &str {
 }
 
 /// The text between the quotes of `'...'` or `N'...'`.
-fn quoted_body(text: &str) -> &str {
+pub(crate) fn quoted_body(text: &str) -> &str {
     let text = text.strip_prefix(['N', 'n']).unwrap_or(text);
     text.get(1..text.len().saturating_sub(1))
         .unwrap_or_default()

@@ -13,6 +13,13 @@
 //! (`LIMIT 10`, `ORDER BY 2`, the text copied around them), so every such statement is
 //! parsed; and the parts of a split INSERT, which the analyzer builds from the AST
 //! whenever a bound plan finds rows of several tenants.
+//!
+//! An INSERT into a table whose ids come from a sequence is cached like any INSERT, with
+//! the slot of each row's sequence value ([`IdsPlan`]): whether a row asks for an id
+//! turns on its literal (`0` and `7` share a fingerprint), so every bind reads those
+//! slots, and [`Route::NeedsIds`] is never stored, only recomputed. An omitted column,
+//! `NULL` and `DEFAULT` are words of the fingerprint, so the rows they mark hold for the
+//! whole fingerprint.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,6 +32,7 @@ use crate::error::SqlError;
 use crate::literal::{self, Refusal};
 use crate::scatter::MergePlan;
 use crate::scratch::Slot;
+use crate::sequence::IdsPlan;
 use crate::slot_map::SlotMap;
 
 /// What a fingerprint fixes about its statements.
@@ -44,6 +52,10 @@ pub(crate) struct Plan {
     pub(crate) calls_database: bool,
     /// Where statements of this shape run.
     pub(crate) route: PlanRoute,
+    /// For an INSERT into a table whose ids come from a sequence: where each row's value
+    /// for that column is. Rows asking for an id turn any route into
+    /// [`Route::NeedsIds`].
+    pub(crate) ids: Option<IdsPlan>,
 }
 
 /// The route's shape.
@@ -59,6 +71,9 @@ pub(crate) enum PlanRoute {
     Tenant(TenantPlan),
     /// One sharded table, on a set of tenants or on all of them.
     Scatter(ScatterPlan),
+    /// An INSERT with rows that always ask for an id, and no tenant until they have one:
+    /// [`Plan::ids`] gives the route.
+    NeedsIds,
 }
 
 /// Where the tenants of a statement on several of them are written.
@@ -156,7 +171,11 @@ impl Plan {
                 keys: keys.map(|keys| sources(keys, slots, covered)),
                 merge,
             }),
+            DraftRoute::NeedsIds => PlanRoute::NeedsIds,
         };
+        let ids = draft
+            .ids
+            .map(|ids| IdsPlan::from_draft(*ids, slots, covered));
         Self {
             generation,
             slot_count,
@@ -165,6 +184,7 @@ impl Plan {
             schema: draft.schema,
             calls_database: draft.calls_database,
             route,
+            ids,
         }
     }
 
@@ -180,8 +200,10 @@ impl Plan {
                 Route::None
                 | Route::Tenant { .. }
                 | Route::Scatter { .. }
-                | Route::SplitInsert { .. } => PlanRoute::NoRoute,
+                | Route::SplitInsert { .. }
+                | Route::NeedsIds { .. } => PlanRoute::NoRoute,
             },
+            ids: None,
             kind: analysis.kind,
             tables: analysis.tables,
             schema: analysis.schema,
@@ -210,16 +232,25 @@ impl Plan {
     pub(crate) fn is_cacheable(&self) -> bool {
         let from_slots =
             |keys: &[KeySource]| keys.iter().all(|key| matches!(key, KeySource::Slot { .. }));
-        match &self.route {
-            PlanRoute::AnyShard | PlanRoute::EveryShard(_) | PlanRoute::NoRoute => true,
+        let route = match &self.route {
+            PlanRoute::AnyShard
+            | PlanRoute::EveryShard(_)
+            | PlanRoute::NoRoute
+            | PlanRoute::NeedsIds => true,
             PlanRoute::Tenant(tenant) => from_slots(&tenant.keys),
             PlanRoute::Scatter(scatter) => {
                 self.kind != StatementKind::Select && scatter.keys.as_deref().is_none_or(from_slots)
             }
-        }
+        };
+        route && self.ids.as_ref().is_none_or(IdsPlan::is_cacheable)
     }
 
     /// The analysis of statement `sql`, whose slots are `slots`.
+    ///
+    /// Rows asking for a generated id make it [`Route::NeedsIds`], ahead of the tenant
+    /// route; but a statement refused for its tenants is refused before any id is taken
+    /// for it. Rows of several tenants are not a refusal: once the ids are in, the
+    /// statement is split as usual.
     pub(crate) fn bind(
         &self,
         sql: &str,
@@ -227,18 +258,32 @@ impl Plan {
         cached: bool,
     ) -> Result<Analysis, SqlError> {
         let route = match &self.route {
-            PlanRoute::AnyShard => Route::AnyShard,
-            PlanRoute::EveryShard(table) => Route::EveryShard {
+            PlanRoute::AnyShard => Ok(Some(Route::AnyShard)),
+            PlanRoute::EveryShard(table) => Ok(Some(Route::EveryShard {
                 table: Arc::clone(table),
-            },
-            PlanRoute::NoRoute => Route::None,
-            PlanRoute::Tenant(tenant) => Route::Tenant {
-                table: Arc::clone(&tenant.table),
-                key: tenant.key(sql, slots)?,
-            },
-            PlanRoute::Scatter(scatter) => scatter.route(sql, slots)?,
+            })),
+            PlanRoute::NoRoute => Ok(Some(Route::None)),
+            PlanRoute::Tenant(tenant) => tenant.key(sql, slots).map(|key| {
+                Some(Route::Tenant {
+                    table: Arc::clone(&tenant.table),
+                    key,
+                })
+            }),
+            PlanRoute::Scatter(scatter) => scatter.route(sql, slots).map(Some),
+            PlanRoute::NeedsIds => Ok(None),
         };
-        Ok(self.analysis(route, cached))
+        if let Some(ids) = &self.ids
+            && matches!(route, Ok(_) | Err(SqlError::MultipleTenants { .. }))
+            && let Some(needs_ids) = ids.route(sql, slots)?
+        {
+            return Ok(self.analysis(needs_ids, cached));
+        }
+        match route? {
+            Some(route) => Ok(self.analysis(route, cached)),
+            None => Err(SqlError::unsupported(
+                "internal error: no row of the INSERT needs an id, yet it has no tenant",
+            )),
+        }
     }
 
     /// The analysis of a statement of this plan routed by `route`.

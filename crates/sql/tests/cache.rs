@@ -178,6 +178,72 @@ fn conflicting_and_multiple_tenants_are_checked_on_every_hit() {
 }
 
 #[test]
+fn a_zero_id_is_read_from_every_hit_and_needs_ids_is_never_frozen() {
+    let analyzer = Analyzer::new(16);
+    let mut scratch = Scratch::default();
+    let keyspace = Keyspace::default();
+    let mut route = |sql: &str| {
+        let analysis = analyzer.analyze(sql, &keyspace, &mut scratch).unwrap();
+        (analysis.route, analysis.cached)
+    };
+    let needs = |rows: Vec<usize>| Route::NeedsIds {
+        table: "sbtest1".into(),
+        column: "id".into(),
+        rows,
+    };
+    let tenant = |key| Route::Tenant {
+        table: "sbtest1".into(),
+        key,
+    };
+    // sysbench's oltp_insert with auto_inc: `0`, then the statement with its id filled in.
+    let shape =
+        |id: &str| format!("INSERT INTO sbtest1 (id, k, c, pad) VALUES ({id}, 7, 'c', 'p')");
+    assert_eq!(route(&shape("0")), (needs(vec![0]), false));
+    let filled = shardgate_sql::fill_ids(&shape("0"), "id", &[(0, 1001)]).unwrap();
+    assert_eq!(filled, shape("1001"));
+    assert_eq!(route(&filled), (tenant(TenantKey::Int(1001)), true));
+    assert_eq!(route(&shape("0")), (needs(vec![0]), true));
+    assert_eq!(route(&shape("'0'")), (needs(vec![0]), true));
+    // The same fingerprint with a placeholder: the client's id.
+    assert_eq!(route(&shape("?")), (tenant(TenantKey::Param(0)), true));
+    assert_eq!(analyzer.cache_misses(), 1);
+
+    // An omitted column is in the fingerprint: every hit needs ids for every row.
+    let omitted =
+        |a: u8, b: u8| format!("INSERT INTO tickets (tenant_id, n) VALUES ({a}, 1), ({b}, 2)");
+    let all_rows = Route::NeedsIds {
+        table: "tickets".into(),
+        column: "id".into(),
+        rows: vec![0, 1],
+    };
+    assert_eq!(route(&omitted(5, 5)), (all_rows.clone(), false));
+    assert_eq!(route(&omitted(5, 6)), (all_rows, true));
+    assert_eq!(analyzer.cache_misses(), 2);
+}
+
+#[test]
+fn a_value_refused_for_the_sequence_is_refused_on_every_hit() {
+    let analyzer = Analyzer::new(16);
+    let mut scratch = Scratch::default();
+    let keyspace = Keyspace::default();
+    let shape = |id: &str| format!("INSERT INTO tickets (tenant_id, id) VALUES (5, {id})");
+    assert!(
+        analyzer
+            .analyze(&shape("7"), &keyspace, &mut scratch)
+            .is_ok()
+    );
+    for bad in ["''", "'x'", "0.0"] {
+        let answer = analyzer.analyze(&shape(bad), &keyspace, &mut scratch);
+        assert!(
+            matches!(answer, Err(SqlError::BadSequenceValue { .. })),
+            "{bad}: {answer:?}"
+        );
+    }
+    // One shape: each hit reads its own literal, of whatever kind.
+    assert_eq!((analyzer.cache_misses(), analyzer.cache_hits()), (1, 3));
+}
+
+#[test]
 fn placeholder_rows_of_possibly_several_tenants_are_refused() {
     let analyzer = Analyzer::new(16);
     let mut scratch = Scratch::default();

@@ -89,6 +89,11 @@ fn statements_on_several_tenants_scatter_or_split() {
 }
 
 #[test]
+fn inserts_leaving_ids_to_a_sequence_need_ids_before_any_tenant_route() {
+    check(&cases(include_str!("testdata/sequence_cases.txt")));
+}
+
+#[test]
 fn session_transaction_show_and_ddl_statements_are_classified() {
     check(&cases(include_str!("testdata/session_cases.txt")));
 }

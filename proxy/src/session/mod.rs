@@ -11,6 +11,7 @@ mod multi_shard;
 mod prepared;
 mod query;
 mod scatter;
+mod sequenced;
 mod transaction;
 mod variables;
 mod xa;

@@ -77,6 +77,7 @@ impl Session {
         routing: &Routing,
         table: &str,
         parts: &[InsertPart],
+        kind: WriteKind,
     ) -> Result<(), WireError> {
         let mut packets = Vec::with_capacity(parts.len());
         for part in parts {
@@ -93,8 +94,7 @@ impl Session {
             .iter()
             .map(|(s, p)| (*s, ShardCommand::Raw(p)))
             .collect();
-        self.scatter_write(routing, WriteKind::Tenants, &targets)
-            .await
+        self.scatter_write(routing, kind, &targets).await
     }
 
     /// Runs a write on several shards, inside the session's transaction or one of its own, and answers with the
@@ -118,6 +118,9 @@ impl Session {
         }
         let mut spec = MergeSpec::concat(0, self.shared.config.scatter_max_rows);
         spec.copies = kind == WriteKind::Copies;
+        if let WriteKind::Sequenced { first_id } = kind {
+            spec.insert_id = Some(first_id);
+        }
         let start = self.client.write_buf().len();
         let kind = self.scatter(routing, targets, &spec).await?;
         if own_transaction {
@@ -176,6 +179,8 @@ pub(super) enum WriteKind {
     Tenantless,
     /// A reference table's copy on every shard: one copy's affected rows.
     Copies,
+    /// Rows of the tenants it names, with ids the proxy took from a sequence: the OK reports the first one.
+    Sequenced { first_id: u64 },
 }
 
 impl WriteKind {

@@ -264,6 +264,10 @@ impl Session {
                 | StatementKind::Replace,
                 Route::EveryShard { .. },
             ) => Ok(Prepare::Backend(analysis)),
+            (_, Route::NeedsIds { .. }) => refuse(
+                "an INSERT that leaves its sequence column out (or gives it NULL or 0) cannot be prepared through \
+                 shardgate yet: pass the id, or send it as a plain query",
+            ),
             (StatementKind::Select | StatementKind::Insert | StatementKind::Update, _)
             | (StatementKind::Delete | StatementKind::Replace, _) => refuse(
                 "this statement shape cannot be prepared through shardgate yet (a multi-row INSERT for several \

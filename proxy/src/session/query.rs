@@ -13,6 +13,7 @@ use tracing::debug;
 use super::Session;
 use super::forward::ShardCommand;
 use super::inspect;
+use super::multi_shard::WriteKind;
 use super::transaction::Ended;
 use crate::charset::{is_identifier, is_known_charset};
 use crate::mysql_error::*;
@@ -160,6 +161,23 @@ impl Session {
                 self.run_scatter(&routing, table, keys.as_deref(), merge.as_deref(), payload)
                     .await
             }
+            (
+                _,
+                Route::NeedsIds {
+                    table,
+                    column,
+                    rows,
+                },
+            ) => {
+                if lossy {
+                    let msg = "an INSERT that is not valid UTF-8 cannot have ids filled in safely";
+                    return self
+                        .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                        .await;
+                }
+                self.run_with_ids(&routing, table, column, rows, &text)
+                    .await
+            }
             (_, Route::EveryShard { .. }) => {
                 self.run_everywhere(&routing, ShardCommand::Raw(payload))
                     .await
@@ -172,7 +190,8 @@ impl Session {
                         .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
                         .await;
                 }
-                self.run_split_insert(&routing, table, parts).await
+                self.run_split_insert(&routing, table, parts, WriteKind::Tenants)
+                    .await
             }
             (StatementKind::Begin, _) => {
                 // BEGIN inside a transaction commits it first, as on MySQL.

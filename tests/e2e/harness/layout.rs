@@ -15,6 +15,13 @@ pub const KEYSPACE: &str = "app";
 /// table is sharded by `tenant_id`.
 pub const REFERENCE_TABLES: &[&str] = &["countries"];
 
+/// Tables whose `id` comes from a sequence (sequence tables live in the first shard's database): `tickets` is
+/// sharded by `tenant_id`, `counters` by that `id` itself, as sysbench's tables would be.
+pub const SEQUENCED_TABLES: &[(&str, &str, &str)] = &[
+    ("tickets", "tenant_id", "tickets_seq"),
+    ("counters", "id", "counters_seq"),
+];
+
 /// One shard: its key-range name, where it lives, and in which database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardSpec {
@@ -83,6 +90,12 @@ pub fn topology_yaml(
     let _ = writeln!(yaml, "tables:");
     for table in REFERENCE_TABLES {
         let _ = writeln!(yaml, "  - {{ name: {table}, type: reference }}");
+    }
+    for (table, sharding_column, sequence) in SEQUENCED_TABLES {
+        let _ = writeln!(
+            yaml,
+            "  - {{ name: {table}, column: {sharding_column}, auto_increment: {{ column: id, sequence: {sequence} }} }}"
+        );
     }
     let _ = writeln!(yaml, "backends:");
     for (i, port) in backend_ports.iter().enumerate() {

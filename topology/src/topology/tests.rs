@@ -1,5 +1,5 @@
 use super::*;
-use crate::{KeyRange, PinTenant, even_shard_ranges};
+use crate::{AutoIncrement, KeyRange, PinTenant, even_shard_ranges};
 
 const FOUR_SHARDS: &str = r#"
 version: 7
@@ -11,6 +11,7 @@ tables:
     type: reference
   - name: events
     vindex: xxhash
+    auto_increment: { column: id, sequence: events_seq }
 backends:
   - name: db0
     host: 127.0.0.1
@@ -249,6 +250,37 @@ fn a_reference_table_is_never_routed_by_tenant() {
 }
 
 #[test]
+fn sequence_columns_are_found_by_table_and_default_to_none() {
+    let t = Topology::from_yaml_str(&format!(
+        "version: 1\nkeyspace: app\ntables:\n\
+         \x20 - {{ name: sbtest1, column: id, auto_increment: {{ column: id, sequence: sbtest1_seq }} }}\n\
+         \x20 - {{ name: orders, auto_increment: {{ column: id, sequence: orders_seq }} }}\n\
+         \x20 - {{ name: events }}\n\
+         \x20 - {{ name: countries, type: reference }}\n{}",
+        FOUR_SHARDS.split_once("backends:").map(|(_, rest)| format!("backends:{rest}")).unwrap()
+    ))
+    .unwrap();
+    let sbtest = t.auto_increment("sbtest1").unwrap();
+    assert_eq!(
+        (sbtest.column.as_str(), sbtest.sequence.as_str()),
+        ("id", "sbtest1_seq")
+    );
+    assert_eq!(t.sharding_column("sbtest1"), "id");
+    // Sharded by the keyspace's default column, with ids from its own sequence.
+    assert_eq!(
+        t.auto_increment("orders"),
+        Some(&AutoIncrement {
+            column: "id".into(),
+            sequence: "orders_seq".into(),
+        })
+    );
+    assert_eq!(t.sharding_column("orders"), "tenant_id");
+    for none in ["events", "countries", "users", "ORDERS"] {
+        assert_eq!(t.auto_increment(none), None, "{none}");
+    }
+}
+
+#[test]
 fn yaml_round_trips_to_an_equal_snapshot() {
     let t = four();
     let text = t.to_yaml();
@@ -256,6 +288,8 @@ fn yaml_round_trips_to_an_equal_snapshot() {
     assert_eq!(again, t);
     assert_eq!(again.to_yaml(), text);
     assert!(text.contains("type: reference"), "{text}");
+    assert!(text.contains("sequence: events_seq"), "{text}");
+    assert_eq!(again.auto_increment("events").unwrap().column, "id");
     assert_eq!(t.version(), 7);
     assert_eq!(t.keyspace(), "app");
     assert_eq!(t.pins()[1].tenant, PinTenant::Str("acme".into()));

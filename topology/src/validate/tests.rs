@@ -246,6 +246,65 @@ fn a_reference_table_takes_no_column_and_no_vindex() {
 }
 
 #[test]
+fn a_reference_table_takes_no_sequence() {
+    let yaml = format!(
+        "{BASE}tables:\n  - name: countries\n    type: reference\n    \
+         auto_increment: {{ column: id, sequence: countries_seq }}\n"
+    );
+    assert_eq!(
+        only_problem(&yaml),
+        "tables[0].auto_increment: table \"countries\" is a reference table (a full copy on every \
+         shard) and takes no auto_increment"
+    );
+}
+
+#[test]
+fn every_sequence_problem_is_listed_with_its_field() {
+    let yaml = format!(
+        "{BASE}tables:\n\
+         \x20 - {{ name: a, auto_increment: {{ column: '', sequence: '' }} }}\n\
+         \x20 - {{ name: b, auto_increment: {{ column: id, sequence: 'b-seq' }} }}\n\
+         \x20 - {{ name: c, auto_increment: {{ column: id, sequence: 'b`seq' }} }}\n\
+         \x20 - {{ name: d, auto_increment: {{ column: id, sequence: a }} }}\n"
+    );
+    assert_eq!(
+        problems(&yaml),
+        [
+            "tables[0].auto_increment.column: must not be empty",
+            "tables[0].auto_increment.sequence: must not be empty",
+            "tables[1].auto_increment.sequence: sequence name \"b-seq\" is not a safe identifier \
+             ([A-Za-z0-9_$]+)",
+            "tables[2].auto_increment.sequence: sequence name \"b`seq\" is not a safe identifier \
+             ([A-Za-z0-9_$]+)",
+            "tables[3].auto_increment.sequence: sequence \"a\" is the name of the table listed at \
+             tables[0]",
+        ]
+    );
+    // Two tables may share one sequence: their ids are then unique across both.
+    Topology::from_yaml_str(&format!(
+        "{BASE}tables:\n\
+         \x20 - {{ name: a, auto_increment: {{ column: id, sequence: ids }} }}\n\
+         \x20 - {{ name: b, column: id, auto_increment: {{ column: id, sequence: ids }} }}\n"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn an_auto_increment_needs_both_fields_and_no_others() {
+    let missing = format!("{BASE}tables:\n  - {{ name: a, auto_increment: {{ column: id }} }}\n");
+    let err = Topology::from_yaml_str(&missing).unwrap_err();
+    assert!(
+        err.to_string().contains("missing field `sequence`"),
+        "{err}"
+    );
+    let extra = format!(
+        "{BASE}tables:\n  - {{ name: a, auto_increment: {{ column: id, sequence: s, start: 1 }} }}\n"
+    );
+    let err = Topology::from_yaml_str(&extra).unwrap_err();
+    assert!(err.to_string().contains("unknown field `start`"), "{err}");
+}
+
+#[test]
 fn a_table_is_either_sharded_or_reference_never_both() {
     let yaml = format!(
         "{BASE}tables:\n  - name: countries\n    type: reference\n  - name: countries\n    column: code\n"

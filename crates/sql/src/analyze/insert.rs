@@ -6,6 +6,16 @@
 //! assignment. All rows must name the same tenant (checked when the plan is bound,
 //! since it depends on the literals). `INSERT ... SELECT` is refused for now, and
 //! `ON DUPLICATE KEY UPDATE` may not move the row to another tenant.
+//!
+//! Into a table whose ids come from a sequence ([`crate::sequence`]), each row's value
+//! for that column is kept in the draft too: rows asking for an id make the answer
+//! [`Route::NeedsIds`](crate::Route::NeedsIds) ahead of the tenant route. When the
+//! sequence column is also the sharding column and some row leaves it to be generated,
+//! there are no tenants to read yet and the draft is that route alone. Such a table needs
+//! VALUES rows with a column list (the ids are written into them); `INSERT ... SET` may
+//! only give the id.
+
+use std::sync::Arc;
 
 use sqlparser::ast::{
     Expr, Insert, ObjectName, ObjectNamePart, OnInsert, SetExpr, Statement, TableObject,
@@ -14,11 +24,12 @@ use sqlparser::ast::{
 use super::reference::{self, Written};
 use super::tables::{self, ShardedTable, table_name};
 use super::tenant::{self, KeyExpr};
-use super::{Outcome, routed, unsharded_write};
+use super::{Draft, DraftRoute, Outcome, routed, unsharded_write};
 use crate::Schema;
 use crate::analysis::StatementKind;
 use crate::error::SqlError;
 use crate::plan::KeyRule;
+use crate::sequence::{self, DraftIds, Form, IdExpr, shape};
 
 /// Analyses an INSERT or REPLACE.
 pub(crate) fn analyze<'a>(
@@ -63,6 +74,25 @@ pub(crate) fn analyze<'a>(
         None | Some(OnInsert::DuplicateKeyUpdate(_)) => {}
         Some(_) => return Err(SqlError::unsupported("INSERT ... ON CONFLICT")),
     }
+    let ids = match schema.sequence_column(&table) {
+        Some(sequence) => Some(Box::new(ids(insert, &table, Arc::from(sequence))?)),
+        None => None,
+    };
+    let qualifier = target.schema.clone();
+    if ids
+        .as_ref()
+        .is_some_and(|ids| ids.always_generates() && ids.column.eq_ignore_ascii_case(&column))
+    {
+        // Rows without their id have no tenant yet: nothing to route by until the ids are in.
+        return Ok(Outcome::Draft(Draft {
+            kind,
+            tables: refs.tables,
+            schema: qualifier,
+            calls_database: refs.calls_database,
+            route: DraftRoute::NeedsIds,
+            ids,
+        }));
+    }
     let keys = if let Some(source) = &insert.source {
         if insert.columns.is_empty() {
             let (table, column) = names;
@@ -79,10 +109,7 @@ pub(crate) fn analyze<'a>(
         };
         let mut keys = Vec::with_capacity(values.rows.len());
         for row in &values.rows {
-            let value = row.get(position).ok_or_else(|| {
-                SqlError::unsupported("a VALUES row has fewer values than the column list")
-            })?;
-            keys.push(key(value, &names)?);
+            keys.push(key(row_value(row, position)?, &names)?);
         }
         keys
     } else if insert.assignments.is_empty() {
@@ -97,12 +124,83 @@ pub(crate) fn analyze<'a>(
         }
         keys
     };
-    let qualifier = target.schema.clone();
-    routed(kind, refs, (table, column, qualifier), keys, KeyRule::Rows)
+    let mut outcome = routed(kind, refs, (table, column, qualifier), keys, KeyRule::Rows)?;
+    if let Outcome::Draft(draft) = &mut outcome {
+        draft.ids = ids;
+    }
+    Ok(outcome)
+}
+
+/// Each row's value for `column` of `table`, whose ids come from a sequence; refuses
+/// an INSERT the generated ids could not be written into, and values that are neither
+/// an id nor a request for one.
+fn ids<'a>(
+    insert: &'a Insert,
+    table: &Arc<str>,
+    column: Arc<str>,
+) -> Result<DraftIds<'a>, SqlError> {
+    let refuse = |reason| SqlError::SequenceInsert {
+        table: table.to_string(),
+        column: column.to_string(),
+        reason,
+    };
+    let read = |expr: &'a Expr| {
+        IdExpr::read(expr).ok_or_else(|| SqlError::BadSequenceValue {
+            table: table.to_string(),
+            column: column.to_string(),
+            literal: expr.to_string(),
+            reason: sequence::NOT_A_LITERAL,
+        })
+    };
+    let (rows, form) = if let Some(source) = &insert.source {
+        if insert.columns.is_empty() {
+            return Err(refuse(shape::COLUMN_LIST));
+        }
+        let SetExpr::Values(values) = source.body.as_ref() else {
+            return Err(refuse(shape::SELECT));
+        };
+        let position = column_position(&insert.columns, &column)?;
+        let mut rows = Vec::with_capacity(values.rows.len());
+        for row in &values.rows {
+            rows.push(match position {
+                None => IdExpr::Generated,
+                Some(position) => read(row_value(row, position)?)?,
+            });
+        }
+        (rows, Form::Values)
+    } else {
+        let mut rows = Vec::new();
+        for assignment in &insert.assignments {
+            if tenant::assigns_column(std::slice::from_ref(assignment), &column) {
+                rows.push(read(&assignment.value)?);
+            }
+        }
+        // Without the column, or with NULL or DEFAULT, every such statement would need an
+        // id; an INSERT ... SET has no row to write it into.
+        if rows.is_empty() || rows.iter().any(|row| matches!(row, IdExpr::Generated)) {
+            return Err(refuse(shape::SET));
+        }
+        (rows, Form::Set)
+    };
+    Ok(DraftIds {
+        table: Arc::clone(table),
+        column,
+        rows,
+        form,
+    })
+}
+
+/// Value `position` of a VALUES row.
+fn row_value(row: &[Expr], position: usize) -> Result<&Expr, SqlError> {
+    row.get(position)
+        .ok_or_else(|| SqlError::unsupported("a VALUES row has fewer values than the column list"))
 }
 
 /// Where `column` is in the column list; refuses it listed twice.
-fn column_position(columns: &[ObjectName], column: &str) -> Result<Option<usize>, SqlError> {
+pub(crate) fn column_position(
+    columns: &[ObjectName],
+    column: &str,
+) -> Result<Option<usize>, SqlError> {
     let names = |name: &ObjectName| matches!(name.0.last(), Some(ObjectNamePart::Identifier(ident)) if ident.value.eq_ignore_ascii_case(column));
     let mut found = columns
         .iter()

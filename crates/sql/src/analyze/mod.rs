@@ -18,7 +18,9 @@
 //! - INSERT, REPLACE: the sharding column of every row names its tenant. Rows of
 //!   several tenants (literal values, no `?`) are split into one INSERT per tenant
 //!   ([`Route::SplitInsert`](crate::Route::SplitInsert), built in [`split`] when the
-//!   plan is bound). `INSERT ... SELECT` is refused.
+//!   plan is bound). `INSERT ... SELECT` is refused. Into a table whose ids come from
+//!   a sequence, rows leaving the id to be generated make it
+//!   [`Route::NeedsIds`](crate::Route::NeedsIds) first (see [`insert`]).
 //!
 //! A SELECT reading sharded tables several times, or one inside a subquery, derived
 //! table, CTE or UNION, and an UPDATE or DELETE of one sharded table whose subqueries
@@ -51,9 +53,11 @@ use crate::analysis::{Analysis, StatementKind, TableName};
 use crate::error::SqlError;
 use crate::plan::KeyRule;
 use crate::scatter::MergePlan;
+use crate::sequence::DraftIds;
 
 pub(crate) use fallback::classify as classify_unparsed;
-pub(crate) use tenant::KeyExpr;
+pub(crate) use insert::column_position;
+pub(crate) use tenant::{KeyExpr, literal, unnest};
 
 use pinned::Pinned;
 use tables::{References, Scope, ShardedTable};
@@ -72,6 +76,10 @@ pub(crate) struct Draft<'a> {
     pub(crate) calls_database: bool,
     /// Where it runs.
     pub(crate) route: DraftRoute<'a>,
+    /// For an INSERT into a table whose ids come from a sequence: each row's value for
+    /// that column, which may turn the route into [`Route::NeedsIds`](crate::Route::NeedsIds).
+    /// (Boxed: most drafts have none, and a draft is moved around by value.)
+    pub(crate) ids: Option<Box<DraftIds<'a>>>,
 }
 
 /// The route of a draft.
@@ -97,6 +105,10 @@ pub(crate) enum DraftRoute<'a> {
         /// only when its tenants turn out to be several).
         merge: Result<Option<Arc<MergePlan>>, SqlError>,
     },
+    /// An INSERT some of whose rows always ask for a generated id (the sequence column
+    /// omitted, `NULL` or `DEFAULT`) and whose tenants are unknown until the ids are in:
+    /// the sequence column is the sharding column. [`Draft::ids`] says which rows.
+    NeedsIds,
     /// One sharded table, tenant named by `keys` (never empty).
     Tenant {
         /// The sharded table.
@@ -231,6 +243,7 @@ fn any_shard<'a>(kind: StatementKind, refs: References) -> Outcome<'a> {
         schema: None,
         calls_database: refs.calls_database,
         route: DraftRoute::AnyShard,
+        ids: None,
     })
 }
 
@@ -253,6 +266,7 @@ fn scatter<'a>(
             keys,
             merge,
         },
+        ids: None,
     })
 }
 
@@ -281,6 +295,7 @@ fn routed<'a>(
             keys,
             rule,
         },
+        ids: None,
     }))
 }
 

@@ -97,6 +97,7 @@ pub(crate) fn write<'a>(
         route: DraftRoute::EveryShard {
             table: Arc::clone(&target.name),
         },
+        ids: None,
     })))
 }
 

@@ -6,7 +6,9 @@ use shardgate_sql::{Analysis, Route, Schema, SqlError};
 /// `orders`, `customers` and `order_items` sharded by `tenant_id` and `invoices` by
 /// `account_id`, all with the `hash` vindex; `events` by `tenant_id` with `xxhash`;
 /// sysbench's `sbtest1` by `id` (`hash`). `countries` and `currencies` are reference
-/// tables; every other table is unsharded (read anywhere, never written).
+/// tables; every other table is unsharded (read anywhere, never written). Ids come from
+/// a sequence for `sbtest1.id` (its sharding column) and `tickets.id` (`tickets` is
+/// sharded by `tenant_id`).
 pub struct Keyspace {
     /// Reported generation.
     pub generation: u64,
@@ -31,7 +33,7 @@ impl Schema for Keyspace {
     fn sharding_column(&self, table: &str) -> Option<&str> {
         match table {
             "orders" if self.orders_sharded => Some("tenant_id"),
-            "customers" | "order_items" | "events" => Some("tenant_id"),
+            "customers" | "order_items" | "events" | "tickets" => Some("tenant_id"),
             "invoices" => Some("account_id"),
             "sbtest1" => Some("id"),
             _ => None,
@@ -40,6 +42,10 @@ impl Schema for Keyspace {
 
     fn is_reference(&self, table: &str) -> bool {
         matches!(table, "countries" | "currencies")
+    }
+
+    fn sequence_column(&self, table: &str) -> Option<&str> {
+        matches!(table, "sbtest1" | "tickets").then_some("id")
     }
 
     fn vindex(&self, table: &str) -> Option<&str> {
@@ -70,6 +76,11 @@ pub fn render(result: &Result<Analysis, SqlError>) -> String {
                         .collect();
                     format!("split {table} {}", parts.join(" | "))
                 }
+                Route::NeedsIds {
+                    table,
+                    column,
+                    rows,
+                } => format!("needs ids {table}.{column} rows {rows:?}"),
                 Route::AnyShard => "any shard".to_owned(),
                 Route::EveryShard { table } => format!("every shard {table}"),
                 Route::None => "none".to_owned(),
@@ -116,6 +127,17 @@ pub fn render(result: &Result<Analysis, SqlError>) -> String {
             } => {
                 format!("BadTenantLiteral {table}.{column} {literal}: {reason}")
             }
+            SqlError::SequenceInsert {
+                table,
+                column,
+                reason,
+            } => format!("SequenceInsert {table}.{column}: {reason}"),
+            SqlError::BadSequenceValue {
+                table,
+                column,
+                literal,
+                reason,
+            } => format!("BadSequenceValue {table}.{column} {literal}: {reason}"),
             SqlError::Unsupported { reason } => format!("Unsupported: {reason}"),
             SqlError::Empty => "Empty".to_owned(),
         },

@@ -92,9 +92,22 @@ fn table(topology: &Topology) -> String {
     }
     text.push_str(&aligned(&rows));
     if !topology.tables().is_empty() {
-        let mut rows = vec![["TABLE", "COLUMN", "VINDEX"].map(String::from).to_vec()];
+        let mut rows = vec![
+            ["TABLE", "COLUMN", "VINDEX", "SEQUENCE"]
+                .map(String::from)
+                .to_vec(),
+        ];
         for t in topology.tables() {
-            rows.push(vec![t.name.clone(), t.column.clone(), t.vindex.to_string()]);
+            let sequence = t
+                .auto_increment
+                .as_ref()
+                .map_or_else(String::new, |a| format!("{} from {}", a.column, a.sequence));
+            rows.push(vec![
+                t.name.clone(),
+                t.column.clone(),
+                t.vindex.to_string(),
+                sequence,
+            ]);
         }
         text.push('\n');
         text.push_str(&aligned(&rows));
@@ -154,7 +167,13 @@ fn to_json(topology: &Topology) -> Value {
     let tables: Vec<Value> = topology
         .tables()
         .iter()
-        .map(|t| json!({ "name": t.name, "column": t.column, "vindex": t.vindex.name() }))
+        .map(|t| {
+            let auto_increment = t
+                .auto_increment
+                .as_ref()
+                .map(|a| json!({ "column": a.column, "sequence": a.sequence }));
+            json!({ "name": t.name, "column": t.column, "vindex": t.vindex.name(), "auto_increment": auto_increment })
+        })
         .collect();
     let backends: Vec<Value> = topology
         .backends()
@@ -179,7 +198,7 @@ mod tests {
 
     fn sample() -> Topology {
         Topology::from_yaml_str(
-            "version: 2\nkeyspace: app\ntables: [{name: events, vindex: xxhash}, {name: countries, type: reference}]\n\
+            "version: 2\nkeyspace: app\ntables: [{name: events, vindex: xxhash, auto_increment: {column: id, sequence: events_seq}}, {name: countries, type: reference}]\n\
              backends: [{name: db0, host: 127.0.0.1, port: 3306}, {name: db1, host: '::1', port: 3307}]\n\
              shards: [{name: '-80', backend: db0, database: app_000}, {name: '80-', backend: db1, database: app_001}]\n\
              pins: [{tenant: 42, shard: '80-'}, {tenant: acme, shard: '-80'}]\n",
@@ -200,7 +219,10 @@ mod tests {
         );
         assert!(text.contains("42             80-"), "{text}");
         assert!(text.contains("\"acme\"         -80"), "{text}");
-        assert!(text.contains("events  tenant_id  xxhash"), "{text}");
+        assert!(
+            text.contains("events  tenant_id  xxhash  id from events_seq"),
+            "{text}"
+        );
         assert!(
             text.contains("REFERENCE TABLE (a copy on every shard)\ncountries"),
             "{text}"
@@ -218,5 +240,9 @@ mod tests {
         assert_eq!(value["pins"][1]["tenant"], "acme");
         assert_eq!(value["tables"][0]["vindex"], "xxhash");
         assert_eq!(value["reference_tables"][0], "countries");
+        assert_eq!(
+            value["tables"][0]["auto_increment"]["sequence"],
+            "events_seq"
+        );
     }
 }
