@@ -111,12 +111,23 @@ start_proxy() {
     {
         cat "$STATE/cluster/topology.yaml"
         printf 'tables:\n'
-        for ((t = 1; t <= SYSBENCH_TABLES_LISTED; t++)); do printf '  - { name: sbtest%d, column: id }\n' "$t"; done
+        for ((t = 1; t <= SYSBENCH_TABLES_LISTED; t++)); do
+            printf '  - { name: sbtest%d, column: id, auto_increment: { column: id, sequence: sbtest%d_seq } }\n' "$t" "$t"
+        done
     } >"$dir/topology.yaml"
     "$TARGET_DIR/debug/shardctl" topology validate "$dir/topology.yaml" >/dev/null \
         || die "the clients' topology $dir/topology.yaml is invalid"
     sed -e "s/^listen: .*/listen: \"127.0.0.1:$PROXY_PORT\"/" "$STATE/cluster/shardgate.yaml" >"$dir/shardgate.yaml"
     grep -q "^listen: \"127.0.0.1:$PROXY_PORT\"" "$dir/shardgate.yaml" || die "could not set the listen address"
+    # sysbench's prepare inserts rows without ids: they come from sequence tables in the first shard's database
+    # (app_000 on the first server, as deploy/dev-cluster.sh lays shards out).
+    local seqs=""
+    for ((t = 1; t <= SYSBENCH_TABLES_LISTED; t++)); do
+        seqs+="CREATE TABLE IF NOT EXISTS sbtest${t}_seq (id INT PRIMARY KEY, next_id BIGINT UNSIGNED NOT NULL,"
+        seqs+=" cache BIGINT UNSIGNED NOT NULL); INSERT IGNORE INTO sbtest${t}_seq VALUES (0, 1, 1000);"
+    done
+    mariadb --no-defaults -h127.0.0.1 -P"${BACKEND_PORTS%% *}" -uroot app_000 -e "$seqs" \
+        || die "could not create the sbtest sequence tables"
     # A lock cycle across two shards is two transactions on two servers' connections: no server sees the cycle,
     # so only the lock wait timeout breaks it (docs/operations.md). Keep it short, as a deployment would.
     local port

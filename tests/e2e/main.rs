@@ -20,6 +20,7 @@ mod harness_selftest;
 mod isolation;
 mod joins;
 mod mariadb_cli;
+mod multi_statements;
 mod prepared;
 mod routing;
 mod scatter;

@@ -77,6 +77,7 @@ mod scatter;
 mod scratch;
 mod sequence;
 mod slot_map;
+mod split_statements;
 mod tokens;
 
 pub use analysis::{
@@ -87,6 +88,7 @@ pub use error::SqlError;
 pub use fill::fill_ids;
 pub use scatter::{Aggregate, AggregateKind, GroupKey, MergePlan, SortKey};
 pub use scratch::{LiteralKind, Scratch, Slot};
+pub use split_statements::split_statements;
 
 /// The keyspace's tables, as the caller knows them.
 ///

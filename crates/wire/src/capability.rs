@@ -25,8 +25,9 @@ pub const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
 
 /// What shardgate offers its clients. Deliberately absent: SSL (until TLS lands), COMPRESS, LOCAL_FILES
 /// (LOAD DATA LOCAL), SESSION_TRACK (backend OK packets are forwarded as bytes and must parse the same for every
-/// client), MULTI_STATEMENTS (statements are routed one at a time), IGNORE_SPACE (it changes how the server parses
-/// function names, and backend connections are shared by clients that did not ask for it).
+/// client), IGNORE_SPACE (it changes how the server parses function names, and backend connections are shared by
+/// clients that did not ask for it). MULTI_STATEMENTS is offered: the proxy splits such a query and routes each
+/// statement on its own.
 pub const PROXY_SERVER_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_FOUND_ROWS
     | CLIENT_LONG_FLAG
@@ -37,6 +38,7 @@ pub const PROXY_SERVER_CAPABILITIES: u32 = CLIENT_LONG_PASSWORD
     | CLIENT_INTERACTIVE
     | CLIENT_TRANSACTIONS
     | CLIENT_SECURE_CONNECTION
+    | CLIENT_MULTI_STATEMENTS
     | CLIENT_MULTI_RESULTS
     | CLIENT_PLUGIN_AUTH
     | CLIENT_CONNECT_ATTRS

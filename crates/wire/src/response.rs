@@ -132,6 +132,31 @@ pub fn decode_terminator(payload: &[u8]) -> Result<(u16, u16), WireError> {
     }
 }
 
+/// Sets SERVER_MORE_RESULTS_EXISTS in the status of a reply's final packet (an OK, an 0xFE-headed OK or a
+/// classic EOF), telling the client another result follows. Returns false when the packet is neither.
+pub fn set_more_results(payload: &mut [u8]) -> bool {
+    const MORE_RESULTS: u16 = 1 << 3;
+    let at = match payload.first() {
+        Some(0xfe) if payload.len() <= 5 => Some(3),
+        Some(0x00 | 0xfe) => {
+            let mut r = Reader::new(&payload[1..], "OK packet");
+            match (r.lenenc_int(), r.lenenc_int()) {
+                (Ok(_), Ok(_)) => Some(payload.len() - r.remaining().len()),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    match at.and_then(|at| payload.get_mut(at..at + 2)) {
+        Some(status) => {
+            let value = u16::from_le_bytes([status[0], status[1]]) | MORE_RESULTS;
+            status.copy_from_slice(&value.to_le_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
 /// Column type codes used by proxy-built result sets.
 pub const TYPE_VAR_STRING: u8 = 0xfd;
 pub const TYPE_LONGLONG: u8 = 0x08;
@@ -195,6 +220,26 @@ pub fn put_text_result_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_results_is_set_in_ok_and_eof_statuses() {
+        let mut out = BytesMut::new();
+        OkPacket {
+            affected_rows: 300,
+            last_insert_id: 7,
+            status: 2,
+            warnings: 0,
+            info: String::new(),
+        }
+        .put(&mut out, 1);
+        let mut ok = out[4..].to_vec();
+        assert!(set_more_results(&mut ok));
+        assert_eq!(OkPacket::decode(&ok).unwrap().status, 2 | 8);
+        let mut eof = vec![0xfe, 0, 0, 2, 0];
+        assert!(set_more_results(&mut eof));
+        assert_eq!(decode_terminator(&eof).unwrap(), (0, 10));
+        assert!(!set_more_results(&mut [0xff, 1, 2]));
+    }
     use crate::packet::next_packet;
 
     #[test]

@@ -96,6 +96,8 @@ impl Session {
         idempotent: bool,
     ) -> Result<(), WireError> {
         let mut attempts = 0;
+        // Where this reply starts in the client's buffer (earlier replies of a multi-statement query may be there).
+        let mark = self.client.write_buf().len();
         loop {
             attempts += 1;
             let (mut conn, held) = match self.acquire(routing, shard).await {
@@ -158,7 +160,7 @@ impl Session {
                     if !held && !sent && reused && idempotent && attempts == 1 {
                         debug!(conn = self.conn_id, shard = %routing.describe(shard), %error, "stale backend connection; retrying");
                         // Packets translated but never flushed must not be sent twice.
-                        self.client.write_buf().clear();
+                        self.client.write_buf().truncate(mark);
                         continue;
                     }
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), %error, "backend failed during a statement");
@@ -178,7 +180,7 @@ impl Session {
                         &e.state,
                         &e.message,
                     );
-                    return self.client.flush().await;
+                    return self.flush_reply().await;
                 }
             }
         }
@@ -311,7 +313,14 @@ impl Session {
                     break;
                 }
             }
-            if consumed > 0 {
+            if consumed > 0 && self.capture {
+                // Several statements in one COM_QUERY: the replies are collected, renumbered and sent together.
+                if !translate {
+                    self.client.write_buf().extend_from_slice(&rbuf[..consumed]);
+                }
+                sent = true;
+                conn.stream.read_buf().advance(consumed);
+            } else if consumed > 0 {
                 // A client that stops reading must not hold a backend connection forever.
                 let write = if translate {
                     tokio::time::timeout(write_timeout, self.client.flush()).await

@@ -118,7 +118,7 @@ impl Session {
             SHARD_COLUMNS,
             &rows,
         );
-        self.client.flush().await
+        self.flush_reply().await
     }
 }
 
@@ -157,7 +157,7 @@ impl Session {
             ],
             &rows,
         );
-        self.client.flush().await
+        self.flush_reply().await
     }
 }
 

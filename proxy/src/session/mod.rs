@@ -60,6 +60,8 @@ pub struct Session {
     row_count: i64,
     /// Prepared statements, by the ids the proxy gave the client.
     statements: prepared::Statements,
+    /// Replies are being collected rather than sent: one statement of several in a COM_QUERY.
+    capture: bool,
     /// Reusable buffers for statement analysis, so a cached statement shape allocates nothing.
     scratch: Scratch,
     /// Sequence id of the first packet of the proxy's reply to the current command: 1, unless the command was
@@ -109,6 +111,7 @@ impl Session {
             last_insert_id: 0,
             row_count: 0,
             statements: prepared::Statements::default(),
+            capture: false,
             scratch: Scratch::default(),
             reply_seq: 1,
         };
@@ -167,6 +170,7 @@ impl Session {
                     self.send_ok(0, 0).await?
                 }
                 COM_FIELD_LIST => self.on_field_list(&packet.payload).await?,
+                COM_SET_OPTION => self.on_set_option(&packet.payload).await?,
                 other => {
                     let msg = format!("Unknown command 0x{other:02x}: not supported by shardgate");
                     self.send_error(&MysqlError::new(ER_UNKNOWN_COM_ERROR, msg))
@@ -174,6 +178,27 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// COM_SET_OPTION: turns CLIENT_MULTI_STATEMENTS on (0) or off (1) for this session; answered with EOF.
+    async fn on_set_option(&mut self, payload: &[u8]) -> Result<(), WireError> {
+        use shardgate_wire::capability::CLIENT_MULTI_STATEMENTS;
+        match payload.get(1..3) {
+            Some([0, 0]) => self.caps |= CLIENT_MULTI_STATEMENTS,
+            Some([1, 0]) => self.caps &= !CLIENT_MULTI_STATEMENTS,
+            _ => {
+                let msg = "Unknown option to COM_SET_OPTION";
+                return self
+                    .send_error(&MysqlError::new(ER_UNKNOWN_COM_ERROR, msg))
+                    .await;
+            }
+        }
+        if self.deprecate_eof() {
+            return self.send_ok(0, 0).await;
+        }
+        let (seq, status) = (self.reply_seq, self.status());
+        shardgate_wire::response::put_eof(self.client.write_buf(), seq, 0, status);
+        self.client.flush().await
     }
 
     /// Server status flags for packets the proxy writes itself.
@@ -202,11 +227,19 @@ impl Session {
             info: String::new(),
         };
         ok.put(self.client.write_buf(), self.reply_seq);
-        self.client.flush().await
+        self.flush_reply().await
     }
 
     async fn send_error(&mut self, e: &MysqlError) -> Result<(), WireError> {
         self.queue_error(e);
+        self.flush_reply().await
+    }
+
+    /// Sends what is in the client's write buffer, unless replies are being collected (multi-statements).
+    async fn flush_reply(&mut self) -> Result<(), WireError> {
+        if self.capture {
+            return Ok(());
+        }
         self.client.flush().await
     }
 

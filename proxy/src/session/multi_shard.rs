@@ -42,7 +42,7 @@ impl Session {
                     .collect();
                 let spec = merge_spec(plan, self.shared.config.scatter_max_rows);
                 self.scatter(routing, &targets, &spec).await?;
-                self.client.flush().await
+                self.flush_reply().await
             }
             None => {
                 let targets: Vec<_> = shards
@@ -130,7 +130,7 @@ impl Session {
                 self.queue_error(&e);
             }
         }
-        self.client.flush().await
+        self.flush_reply().await
     }
 
     /// The shards of `keys` (bound from `params` for placeholders), each once, in order; every shard for `None`.

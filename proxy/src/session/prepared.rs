@@ -130,7 +130,7 @@ impl Session {
                     warnings: 0,
                 };
                 ok.put(self.client.write_buf(), self.reply_seq);
-                return self.client.flush().await;
+                return self.flush_reply().await;
             }
             Err(e) => return self.send_error(&e).await,
         };
@@ -192,7 +192,7 @@ impl Session {
             long_data_overflow: false,
         });
         self.write_prepare_reply(id, &prepared, visible);
-        self.client.flush().await
+        self.flush_reply().await
     }
 
     /// Analysis of a statement to prepare; only what an execute can route, or what the proxy runs itself, is
@@ -359,7 +359,7 @@ impl Session {
             let mut query = Vec::with_capacity(sql.len() + 1);
             query.push(COM_QUERY);
             query.extend_from_slice(sql.as_bytes());
-            return self.on_query(&query).await;
+            return self.on_statement(&query).await;
         };
         let idempotent = analysis.kind == StatementKind::Select;
         if let Route::EveryShard { .. } = &analysis.route {
@@ -392,7 +392,7 @@ impl Session {
                 Some(plan) => {
                     let spec = multi_shard::merge_spec(&plan, self.shared.config.scatter_max_rows);
                     self.scatter(&routing, &targets, &spec).await?;
-                    self.client.flush().await
+                    self.flush_reply().await
                 }
                 None => {
                     let kind = multi_shard::WriteKind::of(keys);
