@@ -4,10 +4,12 @@
 //! (settings, transaction, status flags); it borrows a backend connection from a shard's pool for the duration of
 //! one statement, or of a transaction, and drives that backend round trip itself, with no channel hop.
 
+mod answered;
 mod forward;
 mod inspect;
 mod login;
 mod multi_shard;
+mod multi_statements;
 mod prepared;
 mod query;
 mod scatter;

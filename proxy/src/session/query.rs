@@ -1,66 +1,24 @@
-//! COM_QUERY: analyse the statement, then answer it here, run it on one shard, or fan it out.
+//! One statement of a COM_QUERY: analyse it, then answer it here, run it on one shard, or fan it out.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use shardgate_sql::guard;
-use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute, unwrap_executable_comments};
-use shardgate_sql::{
-    LiteralKind, Route, Slot, SqlError, StatementKind, TenantKey, split_statements,
-};
+use shardgate_sql::rewrite::{ProxyValues, substitute, unwrap_executable_comments};
+use shardgate_sql::{Route, SqlError, StatementKind, TenantKey};
 use shardgate_topology::TenantRef;
 use shardgate_wire::WireError;
-use shardgate_wire::capability::CLIENT_MULTI_STATEMENTS;
-use shardgate_wire::response::set_more_results;
 use tracing::debug;
 
 use super::Session;
+use super::answered::is_show_databases;
 use super::forward::ShardCommand;
 use super::inspect;
 use super::multi_shard::WriteKind;
 use super::transaction::Ended;
-use crate::charset::{is_identifier, is_known_charset};
 use crate::mysql_error::*;
 use crate::routing::{Routing, TopologySchema};
 
 impl Session {
-    /// Handles one COM_QUERY packet (`payload` starts with the command byte): one statement, or several separated
-    /// by `;` when the client asked for CLIENT_MULTI_STATEMENTS. Those run one after another, each routed on its
-    /// own, and their replies go out as one multi-result reply; the first that fails ends it, as on MySQL.
-    pub(super) async fn on_query(&mut self, payload: &[u8]) -> Result<(), WireError> {
-        if self.caps & CLIENT_MULTI_STATEMENTS == 0 || !payload.contains(&b';') {
-            return self.on_statement(payload).await;
-        }
-        let Ok(text) = std::str::from_utf8(&payload[1..]) else {
-            return self.on_statement(payload).await;
-        };
-        let pieces = split_statements(text);
-        if pieces.len() < 2 {
-            return self.on_statement(payload).await;
-        }
-        self.capture = true;
-        let mut seq = self.reply_seq;
-        for (i, range) in pieces.iter().enumerate() {
-            let start = self.client.write_buf().len();
-            self.reply_seq = seq;
-            let mut statement = Vec::with_capacity(range.len() + 1);
-            statement.push(payload[0]);
-            statement.extend_from_slice(&text.as_bytes()[range.clone()]);
-            if let Err(e) = self.on_statement(&statement).await {
-                self.capture = false;
-                return Err(e);
-            }
-            let more = i + 1 < pieces.len();
-            let (next, failed) = renumber(self.client.write_buf(), start, seq, more);
-            seq = next;
-            if failed {
-                break;
-            }
-        }
-        self.capture = false;
-        self.client.flush().await
-    }
-
     /// Handles one statement (`payload` starts with the command byte).
     pub(super) async fn on_statement(&mut self, payload: &[u8]) -> Result<(), WireError> {
         let routing = self.shared.routing.load();
@@ -335,124 +293,6 @@ impl Session {
         }
     }
 
-    /// `SET NAMES`: checked on a backend connection right away, so a charset or collation the server refuses is
-    /// refused now (with the server's error) and the session keeps what it had, as MariaDB does.
-    async fn set_names(
-        &mut self,
-        routing: &Routing,
-        charset: String,
-        collation: Option<String>,
-    ) -> Result<(), WireError> {
-        // `SET NAMES DEFAULT` means the server's default character set: passed on as written.
-        let default = charset.eq_ignore_ascii_case("DEFAULT") && collation.is_none();
-        if !default && !is_known_charset(&charset) {
-            let msg = format!("Unknown character set: '{charset}'");
-            return self
-                .send_error(&MysqlError::new(ER_UNKNOWN_CHARACTER_SET, msg))
-                .await;
-        }
-        let names = match collation {
-            Some(c) if is_identifier(&c) => format!("{charset} COLLATE {c}"),
-            Some(c) => {
-                let msg = format!("collation {c:?} is not a plain name");
-                return self
-                    .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
-                    .await;
-            }
-            None => charset,
-        };
-        let mut next = (*self.settings).clone();
-        next.names = names;
-        let previous = std::mem::replace(&mut self.settings, Arc::new(next));
-        let shard = self.any_shard();
-        match self.acquire(routing, shard).await {
-            Ok((conn, held)) => {
-                self.give_back(shard, conn, held);
-                self.send_ok(0, 0).await
-            }
-            Err(e) => {
-                self.settings = previous;
-                self.send_error(&e).await
-            }
-        }
-    }
-
-    /// A tableless SELECT that mentions values the proxy owns (`DATABASE()`, `@@socket`, `@@max_allowed_packet`):
-    /// those are substituted, and the first shard evaluates the rest.
-    async fn run_tableless_select(
-        &mut self,
-        routing: &Routing,
-        text: &str,
-        payload: &[u8],
-        information_schema: bool,
-    ) -> Result<(), WireError> {
-        let max_packet = self.shared.config.max_allowed_packet.to_string();
-        let variables = [
-            ("socket", "NULL"),
-            ("max_allowed_packet", max_packet.as_str()),
-        ];
-        let shard = self.any_shard();
-        // information_schema describes the shard's own database: `table_schema = DATABASE()` must name it there,
-        // so that drivers and dump tools asking about "their" tables find the shard's copies of them.
-        let database = match routing.topology.shard(shard) {
-            Some(s) if information_schema => s.database.as_str(),
-            _ => routing.topology.keyspace(),
-        };
-        let values = ProxyValues {
-            database: Some(database),
-            variables: &variables,
-            functions: &[],
-        };
-        match substitute(text, &values) {
-            Some(rewritten) => {
-                let mut packet = Vec::with_capacity(rewritten.len() + 1);
-                packet.push(payload[0]);
-                packet.extend_from_slice(rewritten.as_bytes());
-                self.run_on_shard(routing, shard, &packet, true).await
-            }
-            None => self.run_on_shard(routing, shard, payload, true).await,
-        }
-    }
-
-    /// `SHOW DATABASES [LIKE 'p']`: a shard would list every schema on its server, so the keyspace list is built
-    /// here and the backend only evaluates the pattern, which is the statement's own string literal.
-    async fn show_databases(
-        &mut self,
-        routing: &Routing,
-        text: &str,
-        command: u8,
-    ) -> Result<(), WireError> {
-        let pattern = match self.scratch.slots() {
-            [] => None,
-            [
-                Slot::Literal {
-                    kind: LiteralKind::Str,
-                    span,
-                },
-            ] => text.get(span.clone()),
-            _ => {
-                let msg = "SHOW DATABASES LIKE takes one quoted pattern";
-                return self
-                    .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
-                    .await;
-            }
-        };
-        let filter = pattern
-            .map(|p| format!("WHERE `Database` LIKE {p}"))
-            .unwrap_or_default();
-        // information_schema first, as MariaDB orders it.
-        let sql = format!(
-            "SELECT `Database` FROM (SELECT 'information_schema' AS `Database` UNION ALL SELECT {}) \
-             AS shardgate_databases {filter} ORDER BY `Database` <> 'information_schema', `Database`",
-            quote_string(routing.topology.keyspace())
-        );
-        let mut packet = Vec::with_capacity(sql.len() + 1);
-        packet.push(command);
-        packet.extend_from_slice(sql.as_bytes());
-        let shard = self.any_shard();
-        self.run_on_shard(routing, shard, &packet, true).await
-    }
-
     /// Runs a DDL statement on every shard, one after another, and reports the shards where it failed.
     async fn fan_out_ddl(&mut self, routing: &Routing, payload: &[u8]) -> Result<(), WireError> {
         let Ok(sql) = std::str::from_utf8(&payload[1..]) else {
@@ -483,51 +323,6 @@ impl Session {
         );
         self.send_error(&MysqlError::new(ER_QUERY_ON_FOREIGN_DATA_SOURCE, msg))
             .await
-    }
-}
-
-/// Gives the packets of one statement's reply, from `start` in `buf`, the sequence ids that follow `seq` (each
-/// statement's reply was built as if it were the whole response), and marks its final packet with
-/// SERVER_MORE_RESULTS_EXISTS when `more` results follow. Returns the next sequence id and whether the reply was
-/// an error (which ends a multi-statement query).
-fn renumber(buf: &mut bytes::BytesMut, start: usize, mut seq: u8, more: bool) -> (u8, bool) {
-    let mut at = start;
-    let mut last = None;
-    while let Some(header) = buf.get(at..at + 4) {
-        let len =
-            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
-        buf[at + 3] = seq;
-        seq = seq.wrapping_add(1);
-        last = Some((at + 4, len));
-        at += 4 + len;
-    }
-    let Some((body, len)) = last else {
-        return (seq, false);
-    };
-    let Some(payload) = buf.get_mut(body..body + len) else {
-        return (seq, true);
-    };
-    if payload.first() == Some(&0xff) {
-        return (seq, true);
-    }
-    if more {
-        set_more_results(payload);
-    }
-    (seq, false)
-}
-
-/// `SHOW DATABASES` or `SHOW SCHEMAS`, with or without `LIKE 'pattern'` (from the fingerprint: literal and
-/// comments stripped, so nothing can hide after the pattern).
-fn is_show_databases(fingerprint: &str) -> bool {
-    let words: Vec<&str> = fingerprint.split_ascii_whitespace().collect();
-    let is = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
-    match words.as_slice() {
-        [show, dbs, rest @ ..]
-            if is(show, "SHOW") && (is(dbs, "DATABASES") || is(dbs, "SCHEMAS")) =>
-        {
-            matches!(rest, [] | [_, "?"] if rest.is_empty() || is(rest[0], "LIKE"))
-        }
-        _ => false,
     }
 }
 
