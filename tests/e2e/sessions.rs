@@ -561,3 +561,54 @@ async fn information_schema_describes_the_keyspace_tables_as_drivers_and_dump_to
     })
     .await;
 }
+
+#[tokio::test]
+async fn show_warnings_lists_what_the_sessions_previous_statement_left() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let backend = &cluster.backends()[0];
+        backend.exec("CREATE DATABASE flat").await;
+        let mut flat = backend.conn_db(Some("flat")).await;
+        flat.query_drop(ORDERS_DDL).await.expect("flat table");
+        let mut a = cluster.proxy_conn().await;
+        let mut b = cluster.proxy_conn().await;
+        let with_warning = "SELECT note FROM orders WHERE tenant_id = 5 AND id = 'abc'";
+        let _: Vec<String> = a
+            .query(with_warning)
+            .await
+            .expect("a statement with a warning");
+        let _: Vec<String> = flat.query(with_warning).await.expect("the same, directly");
+        // Another session using the same (only) backend connection in between changes nothing for `a`.
+        let _: Vec<u64> = b.query("SELECT 1").await.expect("b");
+        type Row = (String, u64, String);
+        let via_proxy: Vec<Row> = a.query("SHOW WARNINGS").await.expect("SHOW WARNINGS");
+        let direct: Vec<Row> = flat
+            .query("SHOW WARNINGS")
+            .await
+            .expect("SHOW WARNINGS directly");
+        assert!(
+            !direct.is_empty(),
+            "the statement must leave a warning on MariaDB"
+        );
+        assert_eq!(via_proxy, direct);
+        let count: Vec<u64> = a.query("SHOW COUNT(*) WARNINGS").await.expect("count");
+        assert_eq!(count, [direct.len() as u64]);
+        let count: Vec<u64> = a
+            .query("SELECT @@warning_count")
+            .await
+            .expect("@@warning_count");
+        assert_eq!(count, [direct.len() as u64]);
+        // The next statement starts afresh; an error is listed as MySQL lists it.
+        let _: Vec<u64> = a.query("SELECT 1").await.expect("clean statement");
+        let none: Vec<Row> = a.query("SHOW WARNINGS").await.expect("SHOW WARNINGS");
+        assert!(none.is_empty());
+        assert!(a.query_drop("SELECT GET_LOCK('x', 0)").await.is_err());
+        let error: Vec<Row> = a
+            .query("SHOW WARNINGS")
+            .await
+            .expect("SHOW WARNINGS after an error");
+        assert_eq!(error.len(), 1);
+        assert_eq!((error[0].0.as_str(), error[0].1), ("Error", 1235));
+    })
+    .await;
+}

@@ -180,6 +180,32 @@ pub fn is_savepoint_statement(fingerprint: &str) -> bool {
     is_identifier(name)
 }
 
+/// What a `SHOW WARNINGS`-like statement asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningsQuery {
+    /// `SHOW WARNINGS` (`LIMIT` is not taken).
+    List,
+    /// `SHOW COUNT(*) WARNINGS`.
+    Count,
+}
+
+/// Whether the statement is `SHOW WARNINGS` or `SHOW COUNT(*) WARNINGS`, which read what the previous statement
+/// left on its connection.
+pub fn warnings_query(fingerprint: &str) -> Option<WarningsQuery> {
+    let compact: String = fingerprint
+        .trim()
+        .trim_end_matches(';')
+        .split_ascii_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
+    match compact.as_str() {
+        "SHOW WARNINGS" => Some(WarningsQuery::List),
+        "SHOW COUNT(*) WARNINGS" | "SHOW COUNT ( * ) WARNINGS" => Some(WarningsQuery::Count),
+        _ => None,
+    }
+}
+
 /// Which transactions a `SET … TRANSACTION` statement changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransactionSetting {
@@ -308,6 +334,17 @@ mod tests {
         ] {
             assert!(!is_savepoint_statement(fp), "{fp}");
         }
+    }
+
+    #[test]
+    fn warnings_queries_are_recognised() {
+        assert_eq!(warnings_query("SHOW WARNINGS"), Some(WarningsQuery::List));
+        assert_eq!(
+            warnings_query("show  count(*) warnings;"),
+            Some(WarningsQuery::Count)
+        );
+        assert_eq!(warnings_query("SHOW WARNINGS LIMIT ?"), None);
+        assert_eq!(warnings_query("SHOW ERRORS"), None);
     }
 
     #[test]

@@ -65,9 +65,19 @@ impl Session {
         information_schema: bool,
     ) -> Result<(), WireError> {
         let max_packet = self.shared.config.max_allowed_packet.to_string();
+        // The previous statement's warnings are the session's, not the connection's (see warnings.rs).
+        let warning_count = self.warnings.len().to_string();
+        let error_count = self
+            .warnings
+            .iter()
+            .filter(|w| w.level == "Error")
+            .count()
+            .to_string();
         let variables = [
             ("socket", "NULL"),
             ("max_allowed_packet", max_packet.as_str()),
+            ("warning_count", warning_count.as_str()),
+            ("error_count", error_count.as_str()),
         ];
         let shard = self.any_shard();
         // information_schema describes the shard's own database: `table_schema = DATABASE()` must name it there,

@@ -7,13 +7,14 @@ use bytes::{Buf, BufMut, BytesMut};
 use shardgate_pool::{PoolError, Pooled};
 use shardgate_topology::ShardId;
 use shardgate_wire::packet::{PacketHeader, next_packet};
-use shardgate_wire::response::put_eof;
+use shardgate_wire::response::{ErrPacket, OkPacket, put_eof};
 use shardgate_wire::stmt::{ExecuteRequest, SendLongData, encode_execute};
 use shardgate_wire::tracker::PacketRole;
 use shardgate_wire::{ResponseKind, ResponseTracker, WireError};
 use tracing::{debug, warn};
 
 use super::Session;
+use super::warnings::Warning;
 use crate::backend::{BackendConn, BackendError, ShardConnector};
 use crate::mysql_error::*;
 use crate::routing::Routing;
@@ -132,6 +133,8 @@ impl Session {
             };
             match result {
                 Ok(Reply::Clean) => {
+                    let count = std::mem::take(&mut self.pending_warnings);
+                    self.collect_warnings(&mut conn, count).await;
                     self.give_back(shard, conn, held);
                     return Ok(());
                 }
@@ -294,10 +297,15 @@ impl Session {
                             self.last_insert_id = last_insert_id;
                         }
                         self.row_count = affected_rows as i64;
+                        self.pending_warnings = OkPacket::decode(body).map_or(0, |ok| ok.warnings);
                     }
+                    PacketRole::RowsEnd { warnings, .. } => self.pending_warnings = warnings,
                     PacketRole::ColumnCount => self.row_count = -1,
                     // A network-class error (packet too large, timeout): the server closes the connection next.
                     PacketRole::Err => {
+                        if let Ok(err) = ErrPacket::decode(body) {
+                            self.warnings = vec![Warning::error(err.code, &err.message)];
+                        }
                         server_closing = body.get(3..9) == Some(b"#08S01");
                         rolled_back = body.get(1..3) == Some(&ER_LOCK_DEADLOCK.to_le_bytes());
                     }

@@ -16,6 +16,7 @@ mod scatter;
 mod sequenced;
 mod transaction;
 mod variables;
+mod warnings;
 mod xa;
 
 use std::net::SocketAddr;
@@ -64,6 +65,10 @@ pub struct Session {
     statements: prepared::Statements,
     /// Replies are being collected rather than sent: one statement of several in a COM_QUERY.
     capture: bool,
+    /// What `SHOW WARNINGS` lists: the previous statement's warnings, or the error it got.
+    warnings: Vec<warnings::Warning>,
+    /// Warnings the reply being forwarded reported, read from its connection before that goes back to the pool.
+    pending_warnings: u16,
     /// Reusable buffers for statement analysis, so a cached statement shape allocates nothing.
     scratch: Scratch,
     /// Sequence id of the first packet of the proxy's reply to the current command: 1, unless the command was
@@ -114,6 +119,8 @@ impl Session {
             row_count: 0,
             statements: prepared::Statements::default(),
             capture: false,
+            warnings: Vec::new(),
+            pending_warnings: 0,
             scratch: Scratch::default(),
             reply_seq: 1,
         };
@@ -248,6 +255,7 @@ impl Session {
     /// Puts an ERR reply in the client's write buffer without sending it yet.
     fn queue_error(&mut self, e: &MysqlError) {
         debug!(conn = self.conn_id, code = e.code, message = %e.message, "error to client");
+        self.warnings = vec![warnings::Warning::error(e.code, &e.message)];
         put_err(
             self.client.write_buf(),
             self.reply_seq,

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use shardgate_sql::guard;
+use shardgate_sql::guard::{self, WarningsQuery};
 use shardgate_sql::rewrite::{ProxyValues, substitute, unwrap_executable_comments};
 use shardgate_sql::{Route, SqlError, StatementKind, TenantKey};
 use shardgate_topology::TenantRef;
@@ -54,6 +54,13 @@ impl Session {
             Some(p) => String::from_utf8_lossy(&p[1..]),
             None => text,
         };
+        // SHOW WARNINGS reads what the previous statement left; every other statement starts afresh.
+        match guard::warnings_query(&text) {
+            Some(query) => return self.show_warnings(query == WarningsQuery::Count).await,
+            // `SELECT @@warning_count` reads the previous statement's count too.
+            None if !reads_diagnostics(&text) => self.warnings.clear(),
+            None => {}
+        }
         match inspect::parse(&text) {
             Some(Ok(what)) => return self.inspect(&routing, what).await,
             Some(Err(e)) => return self.send_error(&e).await,
@@ -323,6 +330,14 @@ impl Session {
         );
         self.send_error(&MysqlError::new(ER_QUERY_ON_FOREIGN_DATA_SOURCE, msg))
             .await
+    }
+}
+
+/// Whether the statement reads `@@warning_count` or `@@error_count`.
+fn reads_diagnostics(text: &str) -> bool {
+    text.contains("@@") && {
+        let lower = text.to_ascii_lowercase();
+        lower.contains("warning_count") || lower.contains("error_count")
     }
 }
 
