@@ -10,6 +10,9 @@ use tracing::debug;
 use super::Session;
 use crate::backend::BackendConn;
 
+/// A row of a result set the proxy builds: one cell per column, `None` for NULL.
+type TextRow = Vec<Option<Vec<u8>>>;
+
 const TYPE_VAR_STRING: u8 = 0xfd;
 const TYPE_LONG: u8 = 0x03;
 
@@ -60,7 +63,7 @@ impl Session {
 
     /// Answers `SHOW WARNINGS` (or its count) from what the session's previous statement left.
     pub(super) async fn show_warnings(&mut self, count_only: bool) -> Result<(), WireError> {
-        let (columns, rows): (&[(&str, u8)], Vec<Vec<Option<Vec<u8>>>>) = if count_only {
+        let (columns, rows): (&[(&str, u8)], Vec<TextRow>) = if count_only {
             (
                 &[("@@session.warning_count", TYPE_LONG)],
                 vec![vec![Some(self.warnings.len().to_string().into_bytes())]],
