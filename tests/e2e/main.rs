@@ -24,6 +24,7 @@ mod multi_statements;
 mod prepared;
 mod routing;
 mod scatter;
+mod scatter_writes;
 mod sequences;
 mod sessions;
 mod transactions;

@@ -51,6 +51,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets `allow_scatter_writes: true`: UPDATE and DELETE without a tenant run on every shard.
+    pub fn allow_scatter_writes(mut self) -> Self {
+        self.settings.allow_scatter_writes = true;
+        self
+    }
+
     /// Sets the proxy's `transaction_mode` (`single` or `multi`).
     pub fn transaction_mode(mut self, mode: &str) -> Self {
         self.settings.transaction_mode = Some(mode.to_owned());

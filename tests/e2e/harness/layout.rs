@@ -135,6 +135,8 @@ pub struct ProxySettings {
     pub auth_plugin: Option<String>,
     /// `transaction_mode` (`single` or `multi`); `None` leaves the proxy's default.
     pub transaction_mode: Option<String>,
+    /// `allow_scatter_writes`.
+    pub allow_scatter_writes: bool,
 }
 
 impl Default for ProxySettings {
@@ -144,6 +146,7 @@ impl Default for ProxySettings {
             pool_max_size: 8,
             auth_plugin: None,
             transaction_mode: None,
+            allow_scatter_writes: false,
         }
     }
 }
@@ -158,6 +161,9 @@ pub fn proxy_config_yaml(settings: &ProxySettings, topology_file: &str) -> Strin
     }
     if let Some(plugin) = &settings.auth_plugin {
         let _ = writeln!(yaml, "auth_plugin: {plugin}");
+    }
+    if settings.allow_scatter_writes {
+        let _ = writeln!(yaml, "allow_scatter_writes: true");
     }
     if let Some(mode) = &settings.transaction_mode {
         let _ = writeln!(yaml, "transaction_mode: {mode}");
