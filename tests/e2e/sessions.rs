@@ -612,3 +612,26 @@ async fn show_warnings_lists_what_the_sessions_previous_statement_left() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn version_is_the_one_the_handshake_advertised() {
+    bounded(async {
+        let cluster = cluster_with_orders(Cluster::builder(1, 2)).await;
+        let mut conn = cluster.proxy_conn().await;
+        let advertised = conn.server_version();
+        let (version, variable): (String, String) = conn
+            .query_first("SELECT VERSION(), @@version")
+            .await
+            .expect("VERSION()")
+            .expect("a row");
+        assert_eq!(version, variable);
+        assert!(version.ends_with("-shardgate"), "{version}");
+        let numbers: Vec<u16> = version
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map(|n| n.parse().expect("a number"))
+            .collect();
+        assert_eq!(numbers, [advertised.0, advertised.1, advertised.2]);
+    })
+    .await;
+}

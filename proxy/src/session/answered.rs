@@ -73,8 +73,16 @@ impl Session {
             .filter(|w| w.level == "Error")
             .count()
             .to_string();
+        // The version clients were told in the handshake, as MariaDB's VERSION() gives it (no `5.5.5-` prefix).
+        let server_version = &self.shared.config.server_version;
+        let version = quote_string(
+            server_version
+                .strip_prefix("5.5.5-")
+                .unwrap_or(server_version),
+        );
         let variables = [
             ("socket", "NULL"),
+            ("version", version.as_str()),
             ("max_allowed_packet", max_packet.as_str()),
             ("warning_count", warning_count.as_str()),
             ("error_count", error_count.as_str()),
@@ -89,7 +97,7 @@ impl Session {
         let values = ProxyValues {
             database: Some(database),
             variables: &variables,
-            functions: &[],
+            functions: &[("VERSION", version.as_str())],
         };
         match substitute(text, &values) {
             Some(rewritten) => {

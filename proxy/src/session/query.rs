@@ -267,7 +267,7 @@ impl Session {
                 self.fan_out_ddl(&routing, payload).await
             }
             (StatementKind::Select, Route::AnyShard)
-                if analysis.calls_database || text.contains("@@") =>
+                if analysis.calls_database || text.contains("@@") || calls_version(&text) =>
             {
                 let information_schema = analysis.tables.iter().any(|t| {
                     t.schema
@@ -331,6 +331,11 @@ impl Session {
         self.send_error(&MysqlError::new(ER_QUERY_ON_FOREIGN_DATA_SOURCE, msg))
             .await
     }
+}
+
+/// Whether the statement may call `VERSION()`, which the proxy answers with the version it advertises.
+fn calls_version(text: &str) -> bool {
+    text.len() >= 9 && text.to_ascii_lowercase().contains("version(")
 }
 
 /// Whether the statement reads `@@warning_count` or `@@error_count`.
