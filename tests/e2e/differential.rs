@@ -561,7 +561,8 @@ async fn statements_that_cannot_be_run_correctly_across_tenants_are_refused_with
         ];
         let writes = [
             format!("UPDATE items SET tenant_id = {b} WHERE tenant_id = {a}"),
-            format!("INSERT INTO items (id, tenant_id, sku) SELECT id + 50000, tenant_id, sku FROM items WHERE tenant_id = {a}"),
+            // Copying rows across tenants (the SELECT reads tenant a, the rows would be tenant b's).
+            format!("INSERT INTO items (id, tenant_id, sku) SELECT id + 50000, {b}, sku FROM items WHERE tenant_id = {a}"),
             // Every shard: refused unless allow_scatter_writes is set.
             "DELETE FROM items".to_owned(),
         ];

@@ -17,6 +17,7 @@ mod bad_topology;
 mod commands;
 mod differential;
 mod harness_selftest;
+mod insert_select;
 mod isolation;
 mod joins;
 mod mariadb_cli;

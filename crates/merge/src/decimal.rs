@@ -234,6 +234,28 @@ impl Decimal {
         self.normalised()
     }
 
+    /// The order of two exact values, whatever their scales (`1.50` equals `1.5`).
+    pub(crate) fn compare(&self, other: &Decimal) -> Ordering {
+        let scale = self.scale.max(other.scale);
+        let int_len = (self.digits.len() - self.scale).max(other.digits.len() - other.scale);
+        // Equal-length digit vectors compare lexicographically as magnitudes; zero is never negative.
+        let magnitude = self
+            .aligned(int_len, scale)
+            .cmp(&other.aligned(int_len, scale));
+        match (self.negative, other.negative) {
+            (false, false) => magnitude,
+            (true, true) => magnitude.reverse(),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+        }
+    }
+
+    /// The nearest double, as MariaDB converts a DECIMAL to compare it with a DOUBLE (from its text).
+    pub(crate) fn to_f64(&self) -> f64 {
+        // The text is always `[-]digits[.digits]`, which parses; NaN would only make a comparison unknown.
+        self.to_text().parse().unwrap_or(f64::NAN)
+    }
+
     /// The text MariaDB prints: an optional minus, at least one integer digit, and exactly `scale` fraction digits.
     pub(crate) fn to_text(&self) -> String {
         let mut s = String::with_capacity(self.digits.len() + 2);

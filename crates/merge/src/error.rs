@@ -59,6 +59,16 @@ pub enum MergeError {
     /// An aggregate was asked of a column type it cannot be computed on (such as SUM of a string).
     #[error("aggregate over column {column} of type 0x{type_code:02x} is not supported")]
     UnsupportedAggregate { column: usize, type_code: u8 },
+    /// HAVING compares a column that is not numeric with a number. Strings compare by collation and temporals by
+    /// conversions of the literal, which the merge does not reproduce; the planner lets only NULL tests reach such
+    /// columns, so this is a statement the planner could not type.
+    #[error(
+        "HAVING compares column {column} of type 0x{type_code:02x} with a number; after a merge only numeric columns can be compared"
+    )]
+    HavingNotNumeric { column: usize, type_code: u8 },
+    /// The spec's HAVING condition is unusable: a literal that is not a number, or nesting past the merge's bound.
+    #[error("HAVING condition: {problem}")]
+    BadHaving { problem: &'static str },
     /// Ordering by an ENUM or SET column: MariaDB sorts them by their position in the type's list, which a result
     /// set does not carry. The planner must add `col+0` as the weight column.
     #[error("column {column} is an ENUM or SET; ordering needs its index as a weight column")]

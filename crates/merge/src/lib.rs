@@ -2,8 +2,8 @@
 //!
 //! Place in the data path: the last step of a scattered SELECT. The planner (`crates/sql`) rewrote the statement
 //! for the shards and described the merge in a [`MergeSpec`]; the proxy collected every shard's complete reply;
-//! [`merge`] decodes just enough of each cell to group, aggregate, deduplicate and sort as MariaDB would, and
-//! writes the framed reply for the client. Cells it does not compute are copied byte for byte.
+//! [`merge`] decodes just enough of each cell to group, aggregate, filter (HAVING), deduplicate and sort as MariaDB
+//! would, and writes the framed reply for the client. Cells it does not compute are copied byte for byte.
 //!
 //! It knows nothing of shards beyond "a list of replies", nothing of SQL text, and nothing of sockets: the wire
 //! codec is `shardgate-wire`'s.
@@ -21,6 +21,7 @@ mod decimal;
 mod error;
 mod float;
 mod group;
+mod having;
 mod order;
 mod reply;
 mod row;
@@ -33,7 +34,10 @@ use shardgate_wire::packet::{begin_packet, finish_packet, put_packet};
 use shardgate_wire::response::{ErrPacket, OkPacket, put_eof};
 
 pub use error::MergeError;
-pub use spec::{Aggregate, AggregateKind, ColumnWeight, GroupKey, MergeSpec, Protocol, SortKey};
+pub use spec::{
+    Aggregate, AggregateKind, ColumnWeight, GroupKey, Having, HavingLiteral, HavingOp, MergeSpec,
+    Protocol, SortKey,
+};
 
 use column::Column;
 use order::Decoder;
@@ -219,7 +223,7 @@ fn columns_of(sets: &[ResultSet]) -> Result<Vec<Column>, MergeError> {
     Ok(first)
 }
 
-/// Merges result sets as `spec` says (group, DISTINCT, sort, offset and limit, in that order) and writes the
+/// Merges result sets as `spec` says (group, HAVING, DISTINCT, sort, offset and limit, in that order) and writes the
 /// client's result set: shard 0's definitions of the visible columns, the rows, and the terminator.
 fn merge_result_sets(
     spec: &MergeSpec,
@@ -288,6 +292,10 @@ fn merge_result_sets(
         protocol,
     };
     let mut rows = group::group(rows, spec, input, &shown)?;
+    if let Some(having) = &spec.having {
+        // On the combined cells, as the client will see them: `output` decodes AVG as the quotient.
+        rows = having::filter(rows, having, output)?;
+    }
     if spec.distinct {
         rows = order::distinct(rows, output, spec, visible)?;
     }

@@ -1,5 +1,6 @@
-//! What the planner asks of a merge: which columns the client sees, and the grouping, aggregation, DISTINCT,
-//! ordering and LIMIT to apply across shards. Column numbers index the shard result set, hidden columns included.
+//! What the planner asks of a merge: which columns the client sees, and the grouping, aggregation, HAVING,
+//! DISTINCT, ordering and LIMIT to apply across shards. Column numbers index the shard result set, hidden columns
+//! included.
 
 /// Which row encoding the replies use: COM_QUERY gives text rows, COM_STMT_EXECUTE binary rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,10 @@ pub struct MergeSpec {
     pub group_by: Vec<GroupKey>,
     /// Aggregates to combine across shards; each shard already aggregated its own rows.
     pub aggregates: Vec<Aggregate>,
+    /// HAVING, tested on each row after grouping and aggregation (so on the combined aggregates, not a shard's
+    /// partials) and before DISTINCT, ORDER BY and LIMIT. A row stays only when the condition is true, not when it
+    /// is false or unknown (NULL). The shards ran the statement without it.
+    pub having: Option<Having>,
     /// SELECT DISTINCT: drop visible rows equal to an earlier one, after aggregation. A DISTINCT may also be
     /// planned as `group_by` over every visible column; with this flag set the groups then keep first-seen order.
     pub distinct: bool,
@@ -48,6 +53,7 @@ impl MergeSpec {
             order_by: Vec::new(),
             group_by: Vec::new(),
             aggregates: Vec::new(),
+            having: None,
             distinct: false,
             distinct_weights: Vec::new(),
             offset: 0,
@@ -90,7 +96,8 @@ impl MergeSpec {
             .distinct_weights
             .iter()
             .flat_map(|w| [w.column, w.weight_column]);
-        sort.chain(group).chain(aggs).chain(distinct)
+        let having = self.having.iter().flat_map(Having::columns);
+        sort.chain(group).chain(aggs).chain(distinct).chain(having)
     }
 
     /// The weight column DISTINCT uses for `column`.
@@ -151,4 +158,71 @@ pub enum AggregateKind {
     Avg {
         count_column: usize,
     },
+}
+
+/// A HAVING condition on the merged rows: comparisons of one column with a literal and NULL tests, combined with
+/// AND, OR and NOT. Evaluated with SQL's three-valued logic: a comparison involving NULL is unknown, NOT unknown is
+/// unknown, `false AND unknown` is false and `true OR unknown` is true.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Having {
+    /// `column <op> literal`. The column must be numeric (integer, DECIMAL, FLOAT, DOUBLE) or of the NULL type;
+    /// a merge refuses other types with [`MergeError::HavingNotNumeric`](crate::MergeError::HavingNotNumeric),
+    /// since strings compare by collation and temporals by conversions the merger does not reproduce.
+    Compare {
+        column: usize,
+        op: HavingOp,
+        literal: HavingLiteral,
+    },
+    /// `column IS NULL`, or `IS NOT NULL` when `negated`: any column type.
+    IsNull {
+        column: usize,
+        negated: bool,
+    },
+    And(Box<Having>, Box<Having>),
+    Or(Box<Having>, Box<Having>),
+    Not(Box<Having>),
+}
+
+impl Having {
+    /// Every column the condition reads. Walks with its own stack: the tree comes from a caller and may be deep.
+    fn columns(&self) -> Vec<usize> {
+        let mut columns = Vec::new();
+        let mut pending = vec![self];
+        while let Some(node) = pending.pop() {
+            match node {
+                Having::Compare { column, .. } | Having::IsNull { column, .. } => {
+                    columns.push(*column)
+                }
+                Having::And(a, b) | Having::Or(a, b) => pending.extend([a.as_ref(), b.as_ref()]),
+                Having::Not(a) => pending.push(a),
+            }
+        }
+        columns
+    }
+}
+
+/// A comparison operator of [`Having::Compare`], read as `column <op> literal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HavingOp {
+    Eq,
+    /// `<>` or `!=`.
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// The literal a column is compared with. Numbers are kept as written: the merge compares them the way MariaDB
+/// compares the column's type with the literal's, which needs the exact digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HavingLiteral {
+    /// An integer or fixed-point number, `[-]digits[.digits]`: compared exactly with integer and DECIMAL columns,
+    /// as a double with FLOAT and DOUBLE columns.
+    Exact(String),
+    /// A number with an exponent (`1e3`, `-2.5E-1`): a DOUBLE in MariaDB, so every comparison with it is one of
+    /// doubles.
+    Double(String),
+    /// NULL: every comparison with it is unknown.
+    Null,
 }

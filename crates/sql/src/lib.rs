@@ -86,7 +86,9 @@ pub use analysis::{
 pub use analyzer::Analyzer;
 pub use error::SqlError;
 pub use fill::fill_ids;
-pub use scatter::{Aggregate, AggregateKind, GroupKey, MergePlan, SortKey};
+pub use scatter::{
+    Aggregate, AggregateKind, GroupKey, HavingExpr, HavingLiteral, HavingOp, MergePlan, SortKey,
+};
 pub use scratch::{LiteralKind, Scratch, Slot};
 pub use split_statements::split_statements;
 

@@ -19,14 +19,18 @@
 //!    `SELECT COUNT(*)` on an empty table does: count 0, other aggregates NULL). Each
 //!    [`Aggregate`] column is combined by its kind; any other column takes the value of
 //!    the group's first row (the plan only allows group keys and constants there).
-//! 2. **Distinct** ([`MergePlan::distinct`]): expressed as `group_by` over every
+//! 2. **Having** ([`MergePlan::having`]): a row stays only when the condition is true
+//!    (not false, not unknown) on its merged values: the combined aggregates, an AVG
+//!    as its rounded quotient. The shards run the statement without its HAVING, which
+//!    on one shard would see only that shard's part of each group.
+//! 3. **Distinct** ([`MergePlan::distinct`]): expressed as `group_by` over every
 //!    visible column with no aggregates, so step 1 already does it; the flag only tells
 //!    the merger why.
-//! 3. **Sort** by [`MergePlan::order_by`] (a k-way merge: each shard's rows already come
+//! 4. **Sort** by [`MergePlan::order_by`] (a k-way merge: each shard's rows already come
 //!    sorted that way, except after grouping, when the grouped rows are sorted again).
 //!    An empty `order_by` leaves rows in arrival order, which is what the statement
 //!    asked for (no order).
-//! 4. **Offset and limit**: skip [`MergePlan::offset`] rows, then keep at most
+//! 5. **Offset and limit**: skip [`MergePlan::offset`] rows, then keep at most
 //!    [`MergePlan::limit`].
 //!
 //! Comparing values: MariaDB compares strings by collation, so every sort or group key
@@ -43,8 +47,8 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergePlan {
     /// The statement every shard runs: the original text, with hidden columns appended
-    /// to the select list, `AVG` rewritten and `LIMIT` changed as described on the
-    /// fields below. `?` placeholders are the original ones, same count, same order.
+    /// to the select list, `AVG` rewritten, HAVING removed and `LIMIT` changed as
+    /// described on the fields below. `?` placeholders are the original ones, same count, same order.
     pub shard_sql: String,
     /// How many leading columns the client sees; the rest are hidden helpers.
     /// `usize::MAX` when the select list has a wildcard (`*`, `t.*`): then there are no
@@ -58,10 +62,13 @@ pub struct MergePlan {
     pub group_by: Vec<GroupKey>,
     /// Aggregate columns, combined per group.
     pub aggregates: Vec<Aggregate>,
+    /// The HAVING condition, tested on each merged row; `None`: keep every row.
+    pub having: Option<HavingExpr>,
     /// The statement is `SELECT DISTINCT`; `group_by` then lists every visible column.
     pub distinct: bool,
     /// Rows to skip after sorting. The shards run `LIMIT offset + limit` without an
-    /// offset (or no LIMIT, when partial groups would make a per-shard limit wrong).
+    /// offset (or no LIMIT, when partial groups or HAVING would make a per-shard limit
+    /// wrong).
     pub offset: u64,
     /// Most rows to return after the offset; `None`: all.
     pub limit: Option<u64>,
@@ -119,4 +126,69 @@ pub enum AggregateKind {
         /// The hidden column holding each shard's `COUNT(x)`.
         count_column: usize,
     },
+}
+
+/// A HAVING condition the merger evaluates on each merged row, with SQL's three-valued
+/// logic: a comparison involving NULL is unknown, NOT unknown is unknown, `false AND
+/// unknown` is false and `true OR unknown` is true; only rows where it is true stay.
+///
+/// Columns are those of [`MergePlan::shard_sql`]: a select item, a GROUP BY key, or a
+/// hidden aggregate added for the HAVING. Comparisons take a number or NULL; the
+/// merger compares numeric columns as MariaDB does (integers and decimals exactly,
+/// FLOAT and DOUBLE as doubles) and refuses to compare other column types, whose
+/// order (collations, date conversions) it cannot reproduce; `IsNull` takes any type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HavingExpr {
+    /// `column <op> literal`.
+    Compare {
+        /// The column holding the value.
+        column: usize,
+        /// The comparison, read with the column on the left.
+        op: HavingOp,
+        /// The literal compared with.
+        literal: HavingLiteral,
+    },
+    /// `column IS NULL`, or `IS NOT NULL` when `negated`.
+    IsNull {
+        /// The column tested.
+        column: usize,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
+    /// Both hold.
+    And(Box<HavingExpr>, Box<HavingExpr>),
+    /// Either holds.
+    Or(Box<HavingExpr>, Box<HavingExpr>),
+    /// The negation.
+    Not(Box<HavingExpr>),
+}
+
+/// A comparison operator of [`HavingExpr::Compare`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HavingOp {
+    /// `=`.
+    Eq,
+    /// `<>` or `!=`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+}
+
+/// The literal of a [`HavingExpr::Compare`]. Numbers keep their digits as text, sign
+/// included: an exact comparison needs them all.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HavingLiteral {
+    /// An integer or fixed-point number, `[-]digits[.digits]` (`TRUE` is `1`), which
+    /// MariaDB compares exactly with integer and DECIMAL values.
+    Exact(String),
+    /// A number with an exponent (`1e3`): a DOUBLE to MariaDB, compared as one.
+    Double(String),
+    /// `NULL`: every comparison with it is unknown.
+    Null,
 }

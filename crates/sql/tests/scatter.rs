@@ -6,7 +6,8 @@
 mod support;
 
 use shardgate_sql::{
-    Aggregate, AggregateKind, Analyzer, GroupKey, MergePlan, Route, Scratch, SortKey, TenantKey,
+    Aggregate, AggregateKind, Analyzer, GroupKey, HavingExpr, HavingLiteral, HavingOp, MergePlan,
+    Route, Scratch, SortKey, TenantKey,
 };
 use support::Keyspace;
 
@@ -32,6 +33,7 @@ fn passthrough(shard_sql: &str, visible_columns: usize) -> MergePlan {
         order_by: vec![],
         group_by: vec![],
         aggregates: vec![],
+        having: None,
         distinct: false,
         offset: 0,
         limit: None,
@@ -243,6 +245,141 @@ fn copied_text_keeps_its_escapes_and_comments_stay_where_they_were() {
 fn order_by_null_asks_for_no_order() {
     let plan = merge("SELECT k, COUNT(*) FROM orders GROUP BY k ORDER BY NULL");
     assert!(plan.order_by.is_empty());
+}
+
+fn compare(column: usize, op: HavingOp, literal: HavingLiteral) -> HavingExpr {
+    HavingExpr::Compare {
+        column,
+        op,
+        literal,
+    }
+}
+
+fn exact(text: &str) -> HavingLiteral {
+    HavingLiteral::Exact(text.to_owned())
+}
+
+fn boxed(expr: HavingExpr) -> Box<HavingExpr> {
+    Box::new(expr)
+}
+
+#[test]
+fn having_leaves_the_shards_and_hidden_aggregates_feed_it() {
+    let plan = merge(
+        "SELECT k, COUNT(*) AS n FROM orders GROUP BY k \
+         HAVING n > 2 AND MAX(v) IS NOT NULL OR AVG(w) <= -1.5 ORDER BY n LIMIT 3",
+    );
+    assert_eq!(
+        plan,
+        MergePlan {
+            order_by: vec![SortKey {
+                column: 1,
+                descending: false,
+                weight_column: None
+            }],
+            group_by: vec![GroupKey {
+                column: 0,
+                weight_column: Some(2)
+            }],
+            aggregates: vec![
+                aggregate(1, AggregateKind::Count, None),
+                aggregate(3, AggregateKind::Max, Some(4)),
+                aggregate(5, AggregateKind::Avg { count_column: 6 }, None),
+            ],
+            having: Some(HavingExpr::Or(
+                boxed(HavingExpr::And(
+                    boxed(compare(1, HavingOp::Gt, exact("2"))),
+                    boxed(HavingExpr::IsNull {
+                        column: 3,
+                        negated: true
+                    }),
+                )),
+                boxed(compare(5, HavingOp::Le, exact("-1.5"))),
+            )),
+            limit: Some(3),
+            // No LIMIT on the shards: HAVING may drop the groups they would send first.
+            ..passthrough(
+                "SELECT k, COUNT(*) AS n, WEIGHT_STRING(k) AS `__sg_h0`, MAX(v) AS `__sg_h1`, \
+                 WEIGHT_STRING(MAX(v)) AS `__sg_h2`, SUM(w) AS `__sg_h3`, COUNT(w) AS `__sg_h4` \
+                 FROM orders GROUP BY k ORDER BY n",
+                2
+            )
+        }
+    );
+}
+
+#[test]
+fn having_matches_selected_aggregates_and_adds_each_other_one_once() {
+    let plan = merge(
+        "SELECT a, count(*) FROM orders GROUP BY a \
+         HAVING COUNT(*) >= .5 AND sum(b) > 1 AND 1e3 > SUM( b ) /* c */ FOR UPDATE",
+    );
+    assert_eq!(
+        plan.shard_sql,
+        "SELECT a, count(*), WEIGHT_STRING(a) AS `__sg_h0`, sum(b) AS `__sg_h1` FROM orders GROUP BY a /* c */ FOR UPDATE"
+    );
+    assert_eq!(
+        plan.having,
+        Some(HavingExpr::And(
+            boxed(HavingExpr::And(
+                boxed(compare(1, HavingOp::Ge, exact("0.5"))),
+                boxed(compare(3, HavingOp::Gt, exact("1"))),
+            )),
+            boxed(compare(
+                3,
+                HavingOp::Lt,
+                HavingLiteral::Double("1e3".to_owned())
+            )),
+        ))
+    );
+    assert_eq!(plan.aggregates[1], aggregate(3, AggregateKind::Sum, None));
+    // The cut leaves a blank between the tokens it separated.
+    let plan = merge("SELECT a FROM orders GROUP BY a HAVING a > 1/**/ORDER BY a");
+    assert!(plan.shard_sql.ends_with("GROUP BY a /**/ORDER BY a"));
+    let plan = merge("SELECT a, MAX(b) FROM orders GROUP BY a HAVING (MAX(b) > 1)ORDER BY a");
+    assert!(
+        plan.shard_sql.ends_with("GROUP BY a ORDER BY a"),
+        "{}",
+        plan.shard_sql
+    );
+}
+
+#[test]
+fn having_names_group_keys_select_items_and_null() {
+    let plan = merge("SELECT COUNT(*) FROM orders GROUP BY a HAVING a IS NULL OR a = NULL");
+    assert_eq!(
+        plan.having,
+        Some(HavingExpr::Or(
+            boxed(HavingExpr::IsNull {
+                column: 1,
+                negated: false
+            }),
+            boxed(compare(1, HavingOp::Eq, HavingLiteral::Null)),
+        ))
+    );
+    // Without grouping, HAVING filters rows by their select items.
+    let plan = merge("SELECT a, b AS x FROM orders HAVING x <> - -2 AND a != TRUE LIMIT 4");
+    assert_eq!(plan.shard_sql, "SELECT a, b AS x FROM orders");
+    assert_eq!(
+        plan.having,
+        Some(HavingExpr::And(
+            boxed(compare(1, HavingOp::Ne, exact("2"))),
+            boxed(compare(0, HavingOp::Ne, exact("1"))),
+        ))
+    );
+    assert_eq!((plan.offset, plan.limit), (0, Some(4)));
+}
+
+#[test]
+fn an_aggregate_only_in_having_makes_one_group() {
+    let plan = merge("SELECT 1 AS one FROM orders HAVING COUNT(*) > 0");
+    assert_eq!(
+        plan.shard_sql,
+        "SELECT 1 AS one, COUNT(*) AS `__sg_h0` FROM orders"
+    );
+    assert_eq!(plan.aggregates, [aggregate(1, AggregateKind::Count, None)]);
+    assert!(plan.group_by.is_empty() && plan.order_by.is_empty());
+    assert_eq!(plan.visible_columns, 1);
 }
 
 #[test]

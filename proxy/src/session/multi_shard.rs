@@ -196,7 +196,9 @@ impl WriteKind {
 
 /// The merge the plan describes, for `shardgate-merge`.
 pub(super) fn merge_spec(plan: &MergePlan, max_rows: usize) -> MergeSpec {
-    use shardgate_merge::{Aggregate, AggregateKind, ColumnWeight, GroupKey, SortKey};
+    use shardgate_merge::{
+        Aggregate, AggregateKind, ColumnWeight, GroupKey, Having, HavingLiteral, HavingOp, SortKey,
+    };
     use shardgate_sql::AggregateKind as Planned;
     let mut spec = MergeSpec::concat(plan.visible_columns, max_rows);
     spec.order_by = plan
@@ -231,6 +233,41 @@ pub(super) fn merge_spec(plan: &MergePlan, max_rows: usize) -> MergeSpec {
             },
         })
         .collect();
+    /// The merger's form of a planned HAVING. Recursive: the planner bounds the depth.
+    fn having(planned: &shardgate_sql::HavingExpr) -> Having {
+        use shardgate_sql::{HavingExpr as Cond, HavingLiteral as Lit, HavingOp as Op};
+        let boxed = |planned: &Cond| Box::new(having(planned));
+        match planned {
+            Cond::Compare {
+                column,
+                op,
+                literal,
+            } => Having::Compare {
+                column: *column,
+                op: match op {
+                    Op::Eq => HavingOp::Eq,
+                    Op::Ne => HavingOp::Ne,
+                    Op::Lt => HavingOp::Lt,
+                    Op::Le => HavingOp::Le,
+                    Op::Gt => HavingOp::Gt,
+                    Op::Ge => HavingOp::Ge,
+                },
+                literal: match literal {
+                    Lit::Exact(text) => HavingLiteral::Exact(text.clone()),
+                    Lit::Double(text) => HavingLiteral::Double(text.clone()),
+                    Lit::Null => HavingLiteral::Null,
+                },
+            },
+            Cond::IsNull { column, negated } => Having::IsNull {
+                column: *column,
+                negated: *negated,
+            },
+            Cond::And(a, b) => Having::And(boxed(a), boxed(b)),
+            Cond::Or(a, b) => Having::Or(boxed(a), boxed(b)),
+            Cond::Not(a) => Having::Not(boxed(a)),
+        }
+    }
+    spec.having = plan.having.as_ref().map(having);
     spec.distinct = plan.distinct;
     spec.distinct_weights = if plan.distinct {
         plan.group_by

@@ -4,8 +4,10 @@
 //! `VALUES (...), (...)` needs an explicit column list naming the sharding column, and
 //! a plain literal (or `?`) for it in every row; `INSERT ... SET col = val` needs the
 //! assignment. All rows must name the same tenant (checked when the plan is bound,
-//! since it depends on the literals). `INSERT ... SELECT` is refused for now, and
-//! `ON DUPLICATE KEY UPDATE` may not move the row to another tenant.
+//! since it depends on the literals). `INSERT ... SELECT` needs the column list too, and
+//! runs on one tenant's shard when its SELECT is pinned to that tenant and the rows it
+//! inserts provably belong to it ([`super::pinned::insert`] states the rule); otherwise
+//! it is refused. `ON DUPLICATE KEY UPDATE` may not move the row to another tenant.
 //!
 //! Into a table whose ids come from a sequence ([`crate::sequence`]), each row's value
 //! for that column is kept in the draft too: rows asking for an id make the answer
@@ -21,12 +23,13 @@ use sqlparser::ast::{
     Expr, Insert, ObjectName, ObjectNamePart, OnInsert, SetExpr, Statement, TableObject,
 };
 
+use super::pinned::{self, InsertTarget};
 use super::reference::{self, Written};
-use super::tables::{self, ShardedTable, table_name};
+use super::tables::{self, References, ShardedTable, table_name};
 use super::tenant::{self, KeyExpr};
-use super::{Draft, DraftRoute, Outcome, routed, unsharded_write};
+use super::{Draft, DraftRoute, Outcome, pinned_route, routed, unsharded_write};
 use crate::Schema;
-use crate::analysis::StatementKind;
+use crate::analysis::{StatementKind, TableName};
 use crate::error::SqlError;
 use crate::plan::KeyRule;
 use crate::sequence::{self, DraftIds, Form, IdExpr, shape};
@@ -51,16 +54,22 @@ pub(crate) fn analyze<'a>(
         Written::Reference(outcome) => return Ok(outcome),
         Written::Sharded(refs) => refs,
     };
+    // Rows from a query (not VALUES) may read sharded tables besides the target.
+    let query = insert
+        .source
+        .as_deref()
+        .filter(|source| !matches!(source.body.as_ref(), SetExpr::Values(_)));
     let ShardedTable {
         name: table,
         column,
-    } = refs
-        .single_sharded()?
-        .ok_or_else(|| unsharded_write(&refs))?;
+    } = match query {
+        Some(_) => sharded_target(&target, &refs, schema)?,
+        None => refs
+            .single_sharded()?
+            .ok_or_else(|| unsharded_write(&refs))?,
+    };
     if target.name != table {
-        return Err(SqlError::unsupported(format!(
-            "sharded table `{table}` is read only inside a subquery of a write to another table; not supported yet"
-        )));
+        return Err(read_only_in_subquery(&table));
     }
     refs.refuse_unsafe_operators()?;
     let names = (table.to_string(), column.to_string());
@@ -93,6 +102,24 @@ pub(crate) fn analyze<'a>(
             ids,
         }));
     }
+    if let Some(query) = query {
+        if insert.columns.is_empty() {
+            let (table, column) = names;
+            return Err(SqlError::MissingColumnList { table, column });
+        }
+        let Some(position) = column_position(&insert.columns, &column)? else {
+            let (table, column) = names;
+            return Err(SqlError::MissingTenantKey { table, column });
+        };
+        let written = InsertTarget {
+            table: &target,
+            column: &column,
+            position,
+        };
+        let pinned = pinned::insert(&written, query, schema, &refs)?;
+        // `ids` is none here: rows from a query cannot have ids written in (see `ids`).
+        return pinned_route(kind, refs, pinned);
+    }
     let keys = if let Some(source) = &insert.source {
         if insert.columns.is_empty() {
             let (table, column) = names;
@@ -100,7 +127,7 @@ pub(crate) fn analyze<'a>(
         }
         let SetExpr::Values(values) = source.body.as_ref() else {
             return Err(SqlError::unsupported(
-                "INSERT ... SELECT into a sharded table is not supported yet",
+                "internal error: INSERT rows neither from VALUES nor from a query",
             ));
         };
         let Some(position) = column_position(&insert.columns, &column)? else {
@@ -129,6 +156,32 @@ pub(crate) fn analyze<'a>(
         draft.ids = ids;
     }
     Ok(outcome)
+}
+
+/// The sharded table an INSERT ... SELECT writes, and its sharding column; refuses a
+/// target that is not sharded (a write to an unsharded table reading sharded ones).
+fn sharded_target(
+    target: &TableName,
+    refs: &References,
+    schema: &dyn Schema,
+) -> Result<ShardedTable, SqlError> {
+    match schema.sharding_column(&target.name) {
+        Some(column) => Ok(ShardedTable {
+            name: Arc::clone(&target.name),
+            column: Arc::from(column),
+        }),
+        None => match refs.sharded.first() {
+            Some(read) => Err(read_only_in_subquery(&read.name)),
+            None => Err(unsharded_write(refs)),
+        },
+    }
+}
+
+/// The error for a write to an unsharded table that reads sharded table `table`.
+fn read_only_in_subquery(table: &str) -> SqlError {
+    SqlError::unsupported(format!(
+        "sharded table `{table}` is read only inside a subquery of a write to another table; not supported yet"
+    ))
 }
 
 /// Each row's value for `column` of `table`, whose ids come from a sequence; refuses

@@ -18,15 +18,18 @@
 //! - INSERT, REPLACE: the sharding column of every row names its tenant. Rows of
 //!   several tenants (literal values, no `?`) are split into one INSERT per tenant
 //!   ([`Route::SplitInsert`](crate::Route::SplitInsert), built in [`split`] when the
-//!   plan is bound). `INSERT ... SELECT` is refused. Into a table whose ids come from
-//!   a sequence, rows leaving the id to be generated make it
+//!   plan is bound). `INSERT ... SELECT` names one tenant when its SELECT is pinned to
+//!   it and the rows it inserts provably belong to it (see below). Into a table whose
+//!   ids come from a sequence, rows leaving the id to be generated make it
 //!   [`Route::NeedsIds`](crate::Route::NeedsIds) first (see [`insert`]).
 //!
 //! A SELECT reading sharded tables several times, or one inside a subquery, derived
 //! table, CTE or UNION, and an UPDATE or DELETE of one sharded table whose subqueries
 //! read sharded tables, run on one tenant's shard when every read is provably limited to
 //! that tenant ([`pinned`] states the rule); otherwise they are refused (no scatter).
-//! An INSERT may not read a sharded table besides its target.
+//! So does an `INSERT ... SELECT` whose SELECT is pinned so, when the value it gives the
+//! target's sharding column is that tenant (the pinning literal, or a pinned table's
+//! sharding column). Any other INSERT may not read a sharded table besides its target.
 //!
 //! A write touching only reference tables runs on every shard ([`mod@reference`]); a write
 //! to a reference table that reads a sharded one is refused.

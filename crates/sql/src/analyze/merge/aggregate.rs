@@ -162,7 +162,7 @@ fn plain_argument(function: &Function) -> Option<Option<&Expr>> {
 
 /// The upper-case name of `function` when it is one of MariaDB's aggregates. A quoted
 /// name (`` `SUM`(x) ``) calls a stored function of that name, not the aggregate.
-fn aggregate_name(function: &Function) -> Option<&'static str> {
+pub(super) fn aggregate_name(function: &Function) -> Option<&'static str> {
     let [ObjectNamePart::Identifier(name)] = function.name.0.as_slice() else {
         return None;
     };

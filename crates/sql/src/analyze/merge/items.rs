@@ -160,7 +160,7 @@ impl Located {
     }
 
     /// The text of `piece`, if it parses back to `expr`.
-    fn checked<'s>(
+    pub(super) fn checked<'s>(
         &self,
         sql: &'s str,
         piece: Option<&[usize]>,

@@ -205,7 +205,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The items whose alias is `name` (aliases ignore case).
-    fn aliased<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
+    pub(super) fn aliased<'s>(&'s self, name: &'s str) -> impl Iterator<Item = usize> + 's {
         self.items
             .iter()
             .enumerate()

@@ -40,6 +40,8 @@ pub(super) struct Layout {
     pub(super) order_by: Vec<Vec<usize>>,
     /// The tokens of the LIMIT clause, from the `LIMIT` keyword on.
     pub(super) limit: Vec<usize>,
+    /// The tokens of the HAVING clause, from the `HAVING` keyword on.
+    pub(super) having: Vec<usize>,
 }
 
 /// The clause a token belongs to.
@@ -53,7 +55,9 @@ enum Clause {
     OrderBy,
     /// The LIMIT clause.
     Limit,
-    /// Any other clause (FROM, WHERE, HAVING, locking, ...).
+    /// The HAVING clause.
+    Having,
+    /// Any other clause (FROM, WHERE, locking, ...).
     Other,
 }
 
@@ -83,7 +87,8 @@ impl Layout {
                             clause = started;
                             // `GROUP BY` and `ORDER BY` are two words; skip the second.
                             at = by;
-                            if started == Clause::Limit {
+                            // These two are cut out or replaced whole, keyword included.
+                            if matches!(started, Clause::Limit | Clause::Having) {
                                 piece.push(at);
                             }
                             continue;
@@ -91,7 +96,9 @@ impl Layout {
                         None => break,
                     }
                 }
-                if matches!(token, Some(Token::Comma)) && clause != Clause::Limit {
+                // `LIMIT 5, 10` is one clause; a comma in a HAVING is a syntax error.
+                let whole = matches!(clause, Clause::Limit | Clause::Having);
+                if matches!(token, Some(Token::Comma)) && !whole {
                     layout.close(clause, &mut piece);
                     continue;
                 }
@@ -124,7 +131,6 @@ impl Layout {
         let ends = [
             Keyword::FROM,
             Keyword::WHERE,
-            Keyword::HAVING,
             Keyword::WINDOW,
             Keyword::QUALIFY,
             Keyword::WITH,
@@ -143,6 +149,8 @@ impl Layout {
             followed_by_by().map(|by| (Clause::OrderBy, by))
         } else if tokens.is_keyword(at, Keyword::LIMIT) {
             Some((Clause::Limit, at))
+        } else if tokens.is_keyword(at, Keyword::HAVING) {
+            Some((Clause::Having, at))
         } else if ends.iter().any(|&word| tokens.is_keyword(at, word)) {
             Some((Clause::Other, at))
         } else {
@@ -161,6 +169,7 @@ impl Layout {
             Clause::GroupBy => self.group_by.push(piece),
             Clause::OrderBy => self.order_by.push(piece),
             Clause::Limit => self.limit = piece,
+            Clause::Having => self.having = piece,
             Clause::Other => {}
         }
     }

@@ -4,10 +4,12 @@
 //! rows of the merged answer are sure to be among each shard's first `offset + count`:
 //! rows that are not grouped, or groups sorted by exactly their group keys (each group
 //! then comes whole from every shard that has it). Otherwise a shard's cut could drop
-//! part of a group the answer needs, so the shards run without LIMIT. That includes
-//! DISTINCT: the shards' DISTINCT also sees the hidden weight columns, and MariaDB's
-//! `WEIGHT_STRING` keeps trailing spaces that a PAD SPACE collation ignores, so `'a'`
-//! and `'a '` would be two of a shard's rows but one row of the answer.
+//! part of a group the answer needs, so the shards run without LIMIT. So they do with
+//! HAVING: the merger drops rows the shards sent, so the answer may need rows past each
+//! shard's first `offset + count`. And with DISTINCT: the shards' DISTINCT also sees the
+//! hidden weight columns, and MariaDB's `WEIGHT_STRING` keeps trailing spaces that a
+//! PAD SPACE collation ignores, so `'a'` and `'a '` would be two of a shard's rows but
+//! one row of the answer.
 
 use sqlparser::ast::{Expr, LimitClause, OffsetRows, Query, Value};
 
@@ -46,7 +48,7 @@ impl Builder<'_> {
         let grouped = !group_by.is_empty() && !distinct;
         let aggregated = self.items.iter().any(|item| item.call.is_some());
         let ordered_by = |column: usize| order_by.iter().any(|key| key.column == column);
-        let push = if distinct {
+        let push = if distinct || self.select.having.is_some() {
             false
         } else if grouped {
             let keyed = |column: usize| group_by.iter().any(|key| key.column == column);

@@ -15,14 +15,18 @@
 //!   without grouping or DISTINCT, an expression added as a hidden column;
 //! - LIMIT takes literal integers; the shards run `LIMIT offset + count` when that
 //!   keeps every row the merged answer needs, and no LIMIT otherwise;
-//! - no HAVING, ROLLUP, window functions, SQL_CALC_FOUND_ROWS, INTO, DISTINCT with
-//!   grouping, or parenthesised queries. Locking clauses pass through.
+//! - HAVING runs in the merger, not on the shards (see [`having`]): comparisons of
+//!   select items, GROUP BY columns and aggregates with numbers or NULL, `IS [NOT]
+//!   NULL`, AND, OR, NOT; an aggregate only in HAVING becomes a hidden column;
+//! - no ROLLUP, window functions, SQL_CALC_FOUND_ROWS, INTO, DISTINCT with grouping,
+//!   or parenthesised queries. Locking clauses pass through.
 //!
 //! Pieces copied into hidden columns come from the original text (see
 //! [`Tokens`](crate::tokens::Tokens)); one holding a `?` is refused, so the shard text
 //! has the statement's placeholders in the same order.
 
 mod aggregate;
+mod having;
 mod items;
 mod keys;
 mod layout;
@@ -67,7 +71,16 @@ pub(crate) fn plan(sql: &str, query: &Query) -> Result<MergePlan, SqlError> {
         Some(Distinct::On(_)) => return Err(refused("DISTINCT ON")),
     };
     let order = order_entries(query)?;
-    let aggregated = items.iter().any(|item| item.call.is_some());
+    if select.having.is_some() && items.iter().any(|item| item.expr.is_none()) {
+        // HAVING names columns of the select list, which `*` does not spell out.
+        return Err(refused("HAVING"));
+    }
+    // An aggregate in HAVING alone makes the query aggregated, as in MariaDB.
+    let aggregated = items.iter().any(|item| item.call.is_some())
+        || select
+            .having
+            .as_ref()
+            .is_some_and(|having| aggregate::facts(having).aggregates > 0);
     let grouped = aggregated || !group_exprs.is_empty();
     if items.iter().any(|item| item.expr.is_none())
         && (grouped || distinct || order.is_some_and(|order| !order.is_empty()))
@@ -89,11 +102,15 @@ pub(crate) fn plan(sql: &str, query: &Query) -> Result<MergePlan, SqlError> {
         group_exprs: Vec::new(),
         edits: Vec::new(),
     };
-    let aggregates = builder.aggregates()?;
+    let mut aggregates = builder.aggregates()?;
     let group_by = if distinct {
         builder.distinct_keys()?
     } else {
         builder.group_keys(group_exprs, grouped)?
+    };
+    let having = match &select.having {
+        Some(having) => Some(builder.having(having, &mut aggregates)?),
+        None => None,
     };
     let order_by = match order {
         Some(entries) => builder.sort_keys(entries, grouped, distinct)?,
@@ -121,6 +138,7 @@ pub(crate) fn plan(sql: &str, query: &Query) -> Result<MergePlan, SqlError> {
         order_by,
         group_by,
         aggregates,
+        having,
         distinct,
         offset,
         limit,
@@ -151,9 +169,6 @@ fn scatter_select(query: &Query) -> Result<&Select, SqlError> {
     if foreign {
         return Err(refused("a clause MariaDB does not have"));
     }
-    if select.having.is_some() {
-        return Err(refused("HAVING"));
-    }
     if !select.named_window.is_empty() {
         return Err(refused("a WINDOW clause"));
     }
@@ -170,7 +185,7 @@ fn scatter_select(query: &Query) -> Result<&Select, SqlError> {
     Ok(select)
 }
 
-/// Refuses select items and GROUP BY or ORDER BY entries nested deeper than
+/// Refuses select items, GROUP BY or ORDER BY entries and HAVING nested deeper than
 /// [`MAX_DEPTH`].
 fn refuse_deep(select: &Select, query: &Query) -> Result<(), SqlError> {
     let items = select.projection.iter().filter_map(|item| match item {
@@ -187,10 +202,13 @@ fn refuse_deep(select: &Select, query: &Query) -> Result<(), SqlError> {
         OrderByKind::Expressions(entries) => entries.as_slice(),
         OrderByKind::All(_) => &[],
     });
-    let mut exprs = items.chain(grouped).chain(ordered.map(|entry| &entry.expr));
+    let mut exprs = items
+        .chain(grouped)
+        .chain(ordered.map(|entry| &entry.expr))
+        .chain(&select.having);
     if exprs.any(|expr| aggregate::facts(expr).depth > MAX_DEPTH) {
         return Err(SqlError::unsupported(format!(
-            "a select item, GROUP BY or ORDER BY expression nested more than {MAX_DEPTH} levels deep in a query on several shards"
+            "a select item, GROUP BY, ORDER BY or HAVING expression nested more than {MAX_DEPTH} levels deep in a query on several shards"
         )));
     }
     Ok(())

@@ -54,6 +54,29 @@ fn pieces_split_at_top_level_commas_and_clause_words_only() {
 }
 
 #[test]
+fn the_having_clause_is_one_piece_from_its_keyword_to_the_next_clause() {
+    let sql = "SELECT a, COUNT(*) FROM orders GROUP BY a HAVING COUNT(*) > 1 AND a IN (1, 2) \
+               ORDER BY a LIMIT 3";
+    let statements = Parser::parse_sql(&MySqlDialect {}, sql).unwrap();
+    let [Statement::Query(query)] = statements.as_slice() else {
+        panic!("not a query");
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        panic!("not a select");
+    };
+    let tokens = Tokens::new(sql).unwrap();
+    let select_at = position::offset_of(sql, select.select_token.0.span.start).unwrap();
+    let layout = Layout::of(&tokens, select_at).unwrap();
+    assert_eq!(
+        &sql[layout::span(&tokens, &layout.having).unwrap()],
+        "HAVING COUNT(*) > 1 AND a IN (1, 2)"
+    );
+    assert_eq!(layout.group_by.len(), 1);
+    assert_eq!(layout.order_by.len(), 1);
+    assert_eq!(layout.limit.len(), 2);
+}
+
+#[test]
 fn the_main_select_of_a_cte_query_is_found_after_the_cte() {
     let sql = "WITH r AS (SELECT id, name FROM regions ORDER BY id) \
                SELECT o.a /* c */, r.name FROM orders o JOIN r ON r.id = o.r GROUP BY o.a WITH ROLLUP";

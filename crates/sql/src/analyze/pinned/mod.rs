@@ -39,6 +39,7 @@
 //! only when it matches exactly one FROM item there, case included. Anything else does
 //! not pin, so the statement is refused, never routed on a guess.
 
+mod insert;
 mod nested;
 mod walk;
 
@@ -52,6 +53,7 @@ use crate::analyze::tenant::KeyExpr;
 use crate::error::SqlError;
 use walk::{Fact, Occurrence, Walk};
 
+pub(crate) use insert::{InsertTarget, insert};
 pub(crate) use nested::subqueries;
 pub(crate) use walk::Clause;
 
@@ -81,7 +83,7 @@ pub(crate) fn query<'a>(
     check_size(refs)?;
     let mut walk = Walk::default();
     walk.query(query, None, schema)?;
-    solve(walk, refs)
+    solve(walk, refs, no_tenant)
 }
 
 /// Pins an UPDATE or DELETE: `clause.from` is its one target table, a sharded one (the
@@ -94,7 +96,7 @@ pub(crate) fn write<'a>(
     check_size(refs)?;
     let mut walk = Walk::default();
     walk.block(clause, None, schema)?;
-    solve(walk, refs)
+    solve(walk, refs, no_tenant)
 }
 
 /// Refuses statements too large to check.
@@ -108,7 +110,12 @@ fn check_size(refs: &References) -> Result<(), SqlError> {
 }
 
 /// Checks what the walk found: every read, one vindex, every occurrence pinned.
-fn solve<'a>(walk: Walk<'a>, refs: &References) -> Result<Pinned<'a>, SqlError> {
+/// `no_tenant` is the error for a statement whose conditions name no tenant at all.
+fn solve<'a>(
+    walk: Walk<'a>,
+    refs: &References,
+    no_tenant: impl FnOnce(&[Occurrence]) -> SqlError,
+) -> Result<Pinned<'a>, SqlError> {
     let Walk {
         occurrences, facts, ..
     } = walk;

@@ -42,6 +42,10 @@ pub(super) struct Occurrence {
     /// A condition that would have limited it sits in the ON clause of an outer join
     /// that preserves it (kept to say so when it is refused).
     pub(super) preserved: bool,
+    /// An outer join of its block may NULL-extend it: its columns may be NULL in a
+    /// result row even when it is pinned. (What an INSERT ... SELECT may take its
+    /// tenant from depends on it.)
+    pub(super) nullable: bool,
 }
 
 /// What a condition states about the tenant of an occurrence.
@@ -83,6 +87,8 @@ struct Block<'a> {
     parent: Option<usize>,
     /// Visible names by lower-cased name: qualifiers are looked up once per condition.
     names: HashMap<String, Vec<Name<'a>>>,
+    /// The occurrences of its own FROM list (those of its subqueries come after).
+    from: Range<usize>,
 }
 
 /// A condition and the rows it limits.
@@ -184,6 +190,7 @@ impl<'a> Walk<'a> {
         self.blocks.push(Block {
             parent,
             names: HashMap::new(),
+            from: 0..0,
         });
         let mut filters = Vec::new();
         let mut nested = clause.nested;
@@ -192,6 +199,9 @@ impl<'a> Walk<'a> {
             self.join_tree(item, block, &mut filters, &mut nested, schema)?;
         }
         let all = start..self.occurrences.len();
+        if let Some(here) = self.blocks.get_mut(block) {
+            here.from = all.clone();
+        }
         if let Some(selection) = clause.selection {
             filters.push(Filter {
                 expr: selection,
@@ -227,6 +237,18 @@ impl<'a> Walk<'a> {
             self.factor(&join.relation, block, filters, nested, schema)?;
             let end = self.occurrences.len();
             let (constraint, guard) = join_kind(&join.join_operator);
+            // What the join may NULL-extend: nothing for an inner join, the right side
+            // of a LEFT JOIN, the left of a RIGHT JOIN, and, not knowing, both sides of
+            // any other.
+            let extended = match guard {
+                Guard::Both => end..end,
+                Guard::Right => middle..end,
+                Guard::Left => start..middle,
+                Guard::Neither => start..end,
+            };
+            for occurrence in self.occurrences.get_mut(extended).into_iter().flatten() {
+                occurrence.nullable = true;
+            }
             if let Some(JoinConstraint::On(expr)) = constraint {
                 let guarded = match guard {
                     Guard::Both => start..end,
@@ -268,6 +290,7 @@ impl<'a> Walk<'a> {
                         column: Arc::from(column),
                         vindex: schema.vindex(&table.name).map(Arc::from),
                         preserved: false,
+                        nullable: false,
                         table: table.clone(),
                     });
                     self.occurrences.len() - 1
@@ -389,6 +412,25 @@ impl<'a> Walk<'a> {
         if let Some(occurrence) = self.occurrences.get_mut(occurrence) {
             occurrence.preserved = true;
         }
+    }
+
+    /// The index the next block walked gets.
+    pub(super) fn next_block(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// The occurrence whose sharding column `expr`, an expression of `block`'s select
+    /// list, is; `None` when it is not one for sure. Resolved as in the block's WHERE
+    /// clause: MySQL resolves select-list columns from the same FROM list.
+    pub(super) fn select_column(&self, block: usize, expr: &'a Expr) -> Option<usize> {
+        let from = self.blocks.get(block)?.from.clone();
+        let filter = Filter {
+            expr,
+            block,
+            operands: from,
+            guarded: 0..0,
+        };
+        self.column(expr, &filter)
     }
 
     /// The occurrence whose sharding column `expr` is, as MySQL resolves it from
