@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Point-select benchmark: sysbench oltp_point_select against one MariaDB directly, through haproxy (TCP mode) and
-# through shardgate (128 shards on that same server), in alternating rounds; writes docs/benchmarks.md.
+# sysbench against one MariaDB directly, through haproxy (TCP mode) and through shardgate (128 shards on that same
+# server), in alternating rounds, for several workloads; writes docs/benchmarks.md.
 #
 # Usage: deploy/bench.sh
 #
@@ -8,33 +8,49 @@
 #   builds shardgate, shardctl and loadgen (cargo --release; a no-op when fresh), then in its own state folder:
 #   starts one mariadbd (fresh datadir) holding the unsharded reference `sbtest` and the shard databases
 #   bench_000..bench_127; haproxy (nbthread 1) in front of it; shardgate with a 128-shard topology on it, sbtest1
-#   sharded by `id`. `sysbench prepare` fills sbtest.sbtest1 directly; the rows are copied into the shards with one
-#   INSERT per row sent through shardgate (whose DDL fan-out also created the table), and the shard row counts are
-#   checked to sum to the table size. Then, for each thread count and round, one sysbench run per target, the
-#   targets alternating and the first one rotating each round. Every process it starts is stopped on exit.
-#   Results: docs/benchmarks.md (overwritten) and the chart docs/benchmarks-point-select.svg.
+#   sharded by `id`. `sysbench prepare --auto_inc=off` through shardgate fills the shards (DDL fan-out, multi-row
+#   INSERTs split by shard, CREATE INDEX fan-out); the reference sbtest.sbtest1 is then copied from the shards on
+#   the server (sysbench's prepare data is random even with --rand-seed, so a second prepare would differ). It
+#   checks that the ids are exactly 1..N and that every id is found through the proxy, i.e. on the shard it routes
+#   to. --auto_inc=off: with the default (on) sysbench leaves `id` out of its INSERTs for AUTO_INCREMENT to fill,
+#   which a proxy cannot route by `id` (and each shard would count its own ids from 1).
+#   Then, per workload: an unrecorded warm-up per target, and for each thread count and round one sysbench run per
+#   target, the targets alternating and the first one rotating each round. Every process it starts is stopped on
+#   exit. Results: docs/benchmarks.md (overwritten) and one chart per workload, docs/benchmarks-WORKLOAD.svg.
+#
+# Workloads (BENCH_WORKLOADS, in this order by default):
+#   point-select         oltp_point_select --db-ps-mode=disable (text protocol, COM_QUERY)
+#   point-select-ps      oltp_point_select --db-ps-mode=auto (server-side prepared statements, sysbench's default)
+#   read-only            oltp_read_only, default options (prepared BEGIN, 10 point selects, 4 range selects, COMMIT)
+#   read-only-no-ranges  oltp_read_only --range_selects=off (BEGIN, 10 point selects, COMMIT)
 #
 # Environment:
-#   BENCH_SECONDS          length of one measured run (default 10)
-#   BENCH_ROUNDS           rounds per thread count (default 3)
+#   BENCH_WORKLOADS        workloads to run (default "point-select point-select-ps read-only read-only-no-ranges")
+#   BENCH_SECONDS          length of one measured run (default 5)
+#   BENCH_ROUNDS           rounds per workload and thread count (default 3)
 #   BENCH_THREADS          sysbench thread counts (default "1 4 64")
 #   BENCH_TABLE_SIZE       rows in sbtest1 (default 10000)
-#   BENCH_WARMUP_SECONDS   unrecorded run per target before measuring, at the largest thread count (default 2)
+#   BENCH_WARMUP_SECONDS   unrecorded run per workload and target before measuring, at the largest thread count
+#                          (default 2)
 #   BENCH_MARIADB_PORT     mariadbd port (default 24307)
 #   BENCH_PROXY_PORT       shardgate port (default 24306)
 #   BENCH_HAPROXY_PORT     haproxy port (default 24308)
-#   BENCH_OUTPUT           markdown file to write (default <repo>/docs/benchmarks.md; the SVG goes beside it)
+#   BENCH_OUTPUT           markdown file to write (default <repo>/docs/benchmarks.md; the SVGs go beside it)
 #   SHARDGATE_BENCH_STATE  state folder (default: a new temporary folder, removed after a successful run); its
 #                          mariadb/ subfolder is recreated on every run
 #   BENCH_KEEP_STATE       1 keeps the temporary state folder (logs, datadir, sysbench output) after the run
 #
-# Quick try: BENCH_SECONDS=3 BENCH_ROUNDS=1 BENCH_THREADS="1 4" deploy/bench.sh
+# Measured time is workloads x thread counts x rounds x 3 targets x BENCH_SECONDS (default 4 x 3 x 3 x 3 x 5 s = 9 min)
+# plus about 1 s per run and the warm-ups; the script prints its estimate first.
+# Quick try (about 2 minutes): BENCH_SECONDS=3 BENCH_ROUNDS=1 BENCH_THREADS="1 4" deploy/bench.sh
 set -euo pipefail
 
 # shellcheck source=deploy/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-RUN_SECONDS="${BENCH_SECONDS:-10}"
+ALL_WORKLOADS="point-select point-select-ps read-only read-only-no-ranges"
+WORKLOADS="${BENCH_WORKLOADS:-$ALL_WORKLOADS}"
+RUN_SECONDS="${BENCH_SECONDS:-5}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 THREADS="${BENCH_THREADS:-1 4 64}"
 TABLE_SIZE="${BENCH_TABLE_SIZE:-10000}"
@@ -49,10 +65,13 @@ POOL_MAX_SIZE=8
 STARTUP_DEADLINE_S=60
 STOP_DEADLINE_S=30
 # A sysbench run that has not ended this long after its --time is killed (and recorded as failed).
-RUN_GRACE_S=60
-# Loading rows through the proxy: generous, but bounded.
-LOAD_DEADLINE_S=$((600 + TABLE_SIZE / 100))
-TARGETS=(direct haproxy shardgate)
+RUN_GRACE_S=30
+# sysbench prepare through the proxy and the read-back check: generous, but bounded.
+LOAD_DEADLINE_S=$((120 + TABLE_SIZE / 100))
+ALL_TARGETS=(direct haproxy shardgate)
+# The targets of the workload and thread count being measured: shardgate sits out the remaining rounds after it
+# failed one (see record_failure).
+TARGETS=()
 MARIADBD_FLAGS=(--skip-log-bin --skip-name-resolve --max-connections=2000 --innodb-buffer-pool-size=256M
     --innodb-flush-log-at-trx-commit=2)
 
@@ -70,6 +89,10 @@ check_settings() {
     is_count "$TABLE_SIZE" || die "BENCH_TABLE_SIZE must be a positive integer, not '$TABLE_SIZE'"
     [[ "$WARMUP_SECONDS" =~ ^[0-9]+$ ]] || die "BENCH_WARMUP_SECONDS must be an integer, not '$WARMUP_SECONDS'"
     [ -n "${THREADS// /}" ] || die "BENCH_THREADS is empty"
+    [ -n "${WORKLOADS// /}" ] || die "BENCH_WORKLOADS is empty"
+    for t in $WORKLOADS; do
+        [[ " $ALL_WORKLOADS " == *" $t "* ]] || die "unknown workload '$t' in BENCH_WORKLOADS (known: $ALL_WORKLOADS)"
+    done
     for t in $THREADS; do is_count "$t" || die "BENCH_THREADS must list positive integers, not '$t'"; done
     for t in "$MARIADB_PORT" "$PROXY_PORT" "$HAPROXY_PORT"; do
         { is_count "$t" && [ "$t" -lt 65536 ]; } || die "bad port '$t'"
@@ -126,8 +149,8 @@ make_state() {
         STATE_IS_TEMP=1
     fi
     STATE="$(cd "$STATE" && pwd)"
-    rm -rf "$STATE/mariadb" "$STATE/runs"
-    mkdir -p "$STATE/mariadb" "$STATE/runs"
+    rm -rf "$STATE/mariadb" "$STATE/runs" "$STATE/failures"
+    mkdir -p "$STATE/mariadb" "$STATE/runs" "$STATE/failures"
     log "state folder: $STATE"
 }
 
@@ -145,12 +168,14 @@ start_mariadb() {
     local dir="$STATE/mariadb" user_args=()
     [ "$(id -u)" -eq 0 ] && user_args=(--user=root)
     log "mariadb: creating datadir $dir/data"
-    mariadb-install-db --no-defaults --datadir="$dir/data" "${user_args[@]}" \
+    # A tmpdir of its own: in a shared /tmp, another mariadbd's temporary table names can collide with ours.
+    mkdir -p "$dir/tmp"
+    mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" "${user_args[@]}" \
         --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
         || { tail_log "$dir/install.log"; die "mariadb-install-db failed"; }
     log "mariadb: starting on 127.0.0.1:$MARIADB_PORT"
     setsid mariadbd --no-defaults --datadir="$dir/data" --port="$MARIADB_PORT" --bind-address=127.0.0.1 \
-        --socket="$dir/mariadb.sock" --pid-file="$dir/mariadb.pid" --log-error="$dir/error.log" \
+        --socket="$dir/mariadb.sock" --pid-file="$dir/mariadb.pid" --log-error="$dir/error.log" --tmpdir="$dir/tmp" \
         "${user_args[@]}" "${MARIADBD_FLAGS[@]}" </dev/null >>"$dir/mariadbd.out" 2>&1 &
     local pid=$! deadline=$((SECONDS + STARTUP_DEADLINE_S))
     STARTED+=("$pid:mariadbd")
@@ -213,11 +238,47 @@ sysbench_args() {
     echo "--mysql-db=$db --tables=1 --table-size=$TABLE_SIZE"
 }
 
-prepare_reference() {
-    log "sysbench prepare: $TABLE_SIZE rows in sbtest.sbtest1 (directly on mariadbd)"
+# The sysbench test and its options for workload $1.
+workload_args() {
+    case "$1" in
+        point-select) echo "oltp_point_select --db-ps-mode=disable" ;;
+        point-select-ps) echo "oltp_point_select --db-ps-mode=auto" ;;
+        read-only) echo "oltp_read_only --db-ps-mode=auto" ;;
+        read-only-no-ranges) echo "oltp_read_only --db-ps-mode=auto --range_selects=off" ;;
+        *) die "unknown workload $1" ;;
+    esac
+}
+
+# sysbench prepare through shardgate: the shards get sbtest1 (DDL and CREATE INDEX fan out) and its rows (each
+# multi-row INSERT is split by shard). --auto_inc=off: sysbench then creates `id INTEGER NOT NULL` (no
+# AUTO_INCREMENT) and writes id = 1..N itself in every INSERT, so the proxy can route each row by id.
+prepare_shards() {
+    local out="$STATE/sysbench-prepare.log" started=$SECONDS
+    log "sysbench prepare through shardgate: $TABLE_SIZE rows in sbtest1 over $SHARDS shards"
     # shellcheck disable=SC2046 # sysbench_args is a word list by design
-    sysbench oltp_point_select $(sysbench_args direct) prepare >"$STATE/sysbench-prepare.log" 2>&1 \
-        || { tail_log "$STATE/sysbench-prepare.log"; die "sysbench prepare failed"; }
+    timeout --kill-after=10 "$LOAD_DEADLINE_S" sysbench oltp_read_only $(sysbench_args shardgate) --auto_inc=off \
+        --threads=1 prepare >"$out" 2>&1 \
+        || { tail_log "$out"; tail_log "$STATE/shardgate.log"; die "sysbench prepare through shardgate failed"; }
+    PREPARE_SECONDS=$((SECONDS - started))
+    log "prepared through shardgate in ${PREPARE_SECONDS}s"
+}
+
+# The union of every shard's sbtest1, as a derived table's query on the server.
+all_shards() {
+    local s union=""
+    for ((s = 0; s < SHARDS; s++)); do
+        [ -z "$union" ] || union+=" UNION ALL "
+        union+="SELECT $1 FROM \`$(shard_db "$s")\`.sbtest1"
+    done
+    echo "$union"
+}
+
+# The unsharded reference for direct and haproxy: the same definition and rows, copied on the server.
+copy_reference() {
+    db_sql -e "CREATE TABLE sbtest.sbtest1 LIKE \`$(shard_db 0)\`.sbtest1;
+        INSERT INTO sbtest.sbtest1 SELECT * FROM ($(all_shards '*')) AS every_shard ORDER BY id;
+        ANALYZE TABLE sbtest.sbtest1" >/dev/null || die "copying the shards' rows into sbtest.sbtest1 failed"
+    log "sbtest.sbtest1: $(db_sql -e "SELECT COUNT(*) FROM sbtest.sbtest1") rows copied from the shards"
 }
 
 write_shardgate_config() {
@@ -262,40 +323,21 @@ start_shardgate() {
     done
 }
 
-# Creates sbtest1 in every shard through the proxy (DDL fans out) and copies the reference rows, one INSERT each.
-load_shards() {
-    local ddl
-    # Batch mode prints the statement on one line with its newlines as \n.
-    ddl="$(db_sql sbtest -e "SHOW CREATE TABLE sbtest1" | cut -f2 | sed 's/\\n/ /g')"
-    [ -n "$ddl" ] || die "SHOW CREATE TABLE sbtest1 returned nothing"
-    log "creating sbtest1 in $SHARDS shards through shardgate"
-    proxy_sql -e "$ddl" || die "DDL fan-out through shardgate failed: $ddl"
-    log "copying $TABLE_SIZE rows into the shards through shardgate, one INSERT per row"
-    local started=$SECONDS
-    # --raw: c and pad go out exactly as QUOTE() wrote them.
-    timeout "$LOAD_DEADLINE_S" "${DB_CLIENT[@]}" --raw sbtest -e "SELECT CONCAT('INSERT INTO sbtest1
-        (id,k,c,pad) VALUES (', id, ',', k, ',', QUOTE(c), ',', QUOTE(pad), ');') FROM sbtest1 ORDER BY id" \
-        | timeout "$LOAD_DEADLINE_S" "${PROXY_CLIENT[@]}" >"$STATE/load.log" 2>&1 \
-        || { tail_log "$STATE/load.log"; die "loading rows through shardgate failed"; }
-    log "loaded in $((SECONDS - started))s"
-}
-
-# Checks the shards together hold exactly the reference rows; sets SHARD_ROWS_{MIN,MAX}.
+# Checks the shards together hold ids 1..N once each, each on the shard it routes to; sets SHARD_ROWS_{MIN,MAX}.
 verify_shards() {
-    local s union="" counts total
-    for ((s = 0; s < SHARDS; s++)); do
-        [ -z "$union" ] || union+=" UNION ALL "
-        union+="SELECT COUNT(*) AS n FROM \`$(shard_db "$s")\`.sbtest1"
-    done
-    counts="$(db_sql -e "SELECT SUM(n), MIN(n), MAX(n) FROM ($union) AS per_shard")"
-    read -r total SHARD_ROWS_MIN SHARD_ROWS_MAX <<<"$counts"
-    [ "$total" = "$TABLE_SIZE" ] || die "shards hold $total rows in all, expected $TABLE_SIZE"
-    # One row read back through the proxy must equal the reference.
-    local id=$(((TABLE_SIZE + 1) / 2)) want got
-    want="$(db_sql sbtest -e "SELECT c FROM sbtest1 WHERE id=$id")"
-    got="$(proxy_sql -e "SELECT c FROM sbtest1 WHERE id=$id")"
-    [ "$want" = "$got" ] || die "row $id through shardgate differs from the reference"
-    log "verified: $total rows over $SHARDS shards ($SHARD_ROWS_MIN..$SHARD_ROWS_MAX per shard)"
+    local total distinct lowest highest per_shard found
+    read -r total distinct lowest highest <<<"$(db_sql -e "SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id)
+        FROM ($(all_shards id)) AS every_shard")"
+    [ "$total $distinct $lowest $highest" = "$TABLE_SIZE $TABLE_SIZE 1 $TABLE_SIZE" ] \
+        || die "the shards hold $total rows, $distinct distinct ids from $lowest to $highest; expected 1..$TABLE_SIZE"
+    per_shard="$(all_shards 'COUNT(*) AS n')"
+    read -r SHARD_ROWS_MIN SHARD_ROWS_MAX <<<"$(db_sql -e "SELECT MIN(n), MAX(n) FROM ($per_shard) AS counts")"
+    # Every id, read back through the proxy: found only if its row is on the shard the id routes to.
+    found="$(seq 1 "$TABLE_SIZE" | sed 's/.*/SELECT id FROM sbtest1 WHERE id=&;/' \
+        | timeout "$LOAD_DEADLINE_S" "${PROXY_CLIENT[@]}" | grep -c .)" || true
+    [ "$found" = "$TABLE_SIZE" ] || die "$found of $TABLE_SIZE ids found through shardgate"
+    log "verified: ids 1..$TABLE_SIZE over $SHARDS shards ($SHARD_ROWS_MIN..$SHARD_ROWS_MAX per shard), every one" \
+        "found through shardgate"
 }
 
 # Prints the pid of target $1's proxy process, or nothing for direct.
@@ -320,13 +362,13 @@ cpu_ticks() {
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# Runs sysbench oltp_point_select against target $1 with $2 threads for $3 seconds, output in $4. Exit status
-# is sysbench's (124/137 when it outlived its grace period).
+# Runs workload $1 against target $2 with $3 threads for $4 seconds, output in $5. Exit status is sysbench's
+# (124/137 when it outlived its grace period).
 sysbench_run() {
-    local target="$1" threads="$2" secs="$3" out="$4"
-    # shellcheck disable=SC2046 # sysbench_args is a word list by design
-    timeout --kill-after=10 $((secs + RUN_GRACE_S)) sysbench oltp_point_select $(sysbench_args "$target") \
-        --db-ps-mode=disable --threads="$threads" --time="$secs" --report-interval=0 run >"$out" 2>&1
+    local workload="$1" target="$2" threads="$3" secs="$4" out="$5"
+    # shellcheck disable=SC2046 # workload_args and sysbench_args are word lists by design
+    timeout --kill-after=10 $((secs + RUN_GRACE_S)) sysbench $(workload_args "$workload") \
+        $(sysbench_args "$target") --threads="$threads" --time="$secs" --report-interval=0 run >"$out" 2>&1
 }
 
 # Busy and total jiffies of the whole machine (first line of /proc/stat: user nice system idle iowait irq softirq
@@ -340,25 +382,28 @@ server_status() { db_sql -e "SHOW GLOBAL STATUS LIKE '$1'" | cut -f2; }
 per() { awk -v a="$1" -v b="$2" -v c="${3:-0}" -v d="$4" 'BEGIN { if (c > 0) printf "%.*f", d, a * b / c; else print "-" }'; }
 
 # One measured run; appends a row to $STATE/results.tsv:
-#   threads round target status qps queries avg_ms p95_ms errors reconnects proxy_cpu_us_per_stmt proxy_rss_kib
-#   mariadbd_cpu_us_per_stmt server_stmts_per_stmt host_busy_pct server_conns (open on the server after the run,
-#   besides the one asking: shardgate's pooled backend connections, once sysbench's own have closed)
+#   workload threads round target status qps tps queries avg_ms p95_ms errors reconnects proxy_cpu_us_per_stmt
+#   proxy_rss_kib mariadbd_cpu_us_per_stmt server_stmts_per_stmt host_busy_pct server_conns (open on the server
+#   after the run, besides the one asking: shardgate's pooled backend connections, once sysbench's own have closed)
+# Sets LAST_STATUS: ok, or exit-N when sysbench failed.
 measure() {
-    local target="$1" threads="$2" round="$3" out pid status=ok
+    local workload="$1" target="$2" threads="$3" round="$4" out pid status=ok
     local proxy_before=0 db_before db_after q_before q_after host_before host_after b0 t0 b1 t1
-    out="$STATE/runs/t${threads}-r${round}-${target}.log"
+    out="$STATE/runs/$workload-t${threads}-r${round}-${target}.log"
     pid="$(proxy_pid "$target")"
     q_before="$(server_status Questions)"
     [ -z "$pid" ] || proxy_before="$(cpu_ticks "$pid")"
     db_before="$(cpu_ticks "$MARIADB_PID")"
     host_before="$(host_jiffies)"
-    sysbench_run "$target" "$threads" "$RUN_SECONDS" "$out" || status="exit-$?"
+    sysbench_run "$workload" "$target" "$threads" "$RUN_SECONDS" "$out" || status="exit-$?"
     host_after="$(host_jiffies)"
     db_after="$(cpu_ticks "$MARIADB_PID")"
-    local qps queries avg p95 errors reconnects cpu="-" rss="-" db_cpu stmts busy conns
+    local qps tps queries avg p95 errors reconnects cpu="-" rss="-" db_cpu stmts busy conns
     qps="$(awk '/^ *queries:/ { gsub(/\(/, "", $3); print $3 }' "$out")"
+    tps="$(awk '/^ *transactions:/ { gsub(/\(/, "", $3); print $3 }' "$out")"
     queries="$(awk '/^ *queries:/ { print $2 }' "$out")"
     # Latency sum / events: sysbench prints avg with 10 µs resolution only, the sum to 10 µs over the whole run.
+    # An event is one statement for oltp_point_select, one transaction for oltp_read_only.
     avg="$(awk '/total number of events:/ { n = $5 } /^ *sum:/ { s = $2 }
         END { if (n > 0) printf "%.4f", s / n }' "$out")"
     p95="$(awk '/95th percentile:/ { print $3 }' "$out")"
@@ -377,44 +422,67 @@ measure() {
     read -r b0 t0 <<<"$host_before"
     read -r b1 t1 <<<"$host_after"
     busy="$(per $((b1 - b0)) 100 $((t1 - t0)) 0)"
-    [ "$status" = ok ] || log "run failed ($status): $target, $threads threads, round $round; output in $out"
-    printf '%s\t' "$threads" "$round" "$target" "$status" "${qps:--}" "${queries:--}" "${avg:--}" "${p95:--}" \
-        "${errors:--}" "${reconnects:--}" "$cpu" "$rss" "$db_cpu" "$stmts" "$busy" >>"$STATE/results.tsv"
+    [ "$status" = ok ] || log "run failed ($status): $workload, $target, $threads threads, round $round; output in $out"
+    printf '%s\t' "$workload" "$threads" "$round" "$target" "$status" "${qps:--}" "${tps:--}" "${queries:--}" \
+        "${avg:--}" "${p95:--}" "${errors:--}" "${reconnects:--}" "$cpu" "$rss" "$db_cpu" "$stmts" "$busy" \
+        >>"$STATE/results.tsv"
     printf '%s\n' "$conns" >>"$STATE/results.tsv"
-    log "$(printf '%-9s threads=%-3s round=%s qps=%-9s avg=%sms p95=%sms proxy=%sus/stmt mariadbd=%sus/stmt' \
-        "$target" "$threads" "$round" "${qps:--}" "${avg:--}" "${p95:--}" "$cpu" "$db_cpu") host busy ${busy}%"
+    log "$(printf '%-19s %-9s threads=%-3s round=%s qps=%-9s avg=%sms p95=%sms proxy=%sus/stmt mariadbd=%sus/stmt' \
+        "$workload" "$target" "$threads" "$round" "${qps:--}" "${avg:--}" "${p95:--}" "$cpu" "$db_cpu") host busy ${busy}%"
+    LAST_STATUS=$status
 }
 
-# Short unrecorded run per target (warms pools and caches). The shardgate one is also the check that sysbench's
-# session works through the proxy: if it fails, its error is recorded and shardgate is left out of the rounds.
+# sysbench failed through shardgate in workload $1 (its output in $2, its exit status $3, what it was doing in $4):
+# appends what sysbench and shardgate said to $STATE/failures/WORKLOAD.txt, for the report.
+record_failure() {
+    local workload="$1" out="$2" rc="$3" what="$4"
+    log "sysbench through shardgate failed (exit $rc) in $what; what sysbench printed:"
+    grep -vE '^(sysbench 1|Running the test|Initializing|Threads started|Number of threads|$)' "$out" \
+        | head -n 10 >&2 || true
+    {
+        printf 'sysbench exit %s, %s; its distinct error lines, most frequent first (count, line):\n' "$rc" "$what"
+        grep -iE 'FATAL|error|warning' "$out" | grep -v "thread_run' function failed" | sort | uniq -c \
+            | sort -rn | head -n 6
+        printf 'shardgate log lines other than INFO so far, last 5:\n'
+        grep -v ' INFO ' "$STATE/shardgate.log" | tail -n 5 | grep . || printf '(none)\n'
+        printf '\n'
+    } >>"$STATE/failures/$workload.txt"
+}
+
+# Short unrecorded run of workload $1 per target, at the largest thread count (fills pools, warms caches). A
+# failure through shardgate is recorded, and shardgate is still measured at each thread count.
 warm_up() {
-    local target max=1 t secs=$((WARMUP_SECONDS > 0 ? WARMUP_SECONDS : 1)) out
+    local workload="$1" target max=1 t secs=$((WARMUP_SECONDS > 0 ? WARMUP_SECONDS : 1)) out
     for t in $THREADS; do [ "$t" -le "$max" ] || max=$t; done
-    : >"$STATE/refused.txt"
-    for target in "${TARGETS[@]}"; do
-        out="$STATE/runs/warmup-$target.log"
-        log "warm-up: $target, $max threads, ${secs}s"
+    for target in "${ALL_TARGETS[@]}"; do
+        out="$STATE/runs/$workload-warmup-$target.log"
+        log "warm-up: $workload, $target, $max threads, ${secs}s"
         local rc=0
-        sysbench_run "$target" "$max" "$secs" "$out" || rc=$?
+        sysbench_run "$workload" "$target" "$max" "$secs" "$out" || rc=$?
         [ "$rc" -ne 0 ] || continue
-        [ "$target" = shardgate ] || { tail_log "$out"; die "sysbench against $target failed (exit $rc)"; }
-        log "sysbench through shardgate failed (exit $rc); what sysbench printed:"
-        grep -vE '^(sysbench 1|Running the test|Initializing|Threads started|$)' "$out" | head -n 20 >&2 || true
-        {
-            printf 'sysbench (exit %s), 1st run through shardgate:\n' "$rc"
-            grep -iE 'FATAL|error|warning' "$out" | sort | uniq -c | sort -rn | head -n 10
-        } >"$STATE/refused.txt"
-        TARGETS=(direct haproxy)
+        [ "$target" = shardgate ] || { tail_log "$out"; die "sysbench $workload against $target failed (exit $rc)"; }
+        record_failure "$workload" "$out" "$rc" "warm-up at $max threads"
     done
 }
 
 run_rounds() {
-    local threads round k n=${#TARGETS[@]}
+    local workload threads round k n target order
     : >"$STATE/results.tsv"
-    for threads in $THREADS; do
-        for ((round = 1; round <= ROUNDS; round++)); do
-            for ((k = 0; k < n; k++)); do
-                measure "${TARGETS[(k + round - 1) % n]}" "$threads" "$round"
+    for workload in $WORKLOADS; do
+        warm_up "$workload"
+        for threads in $THREADS; do
+            TARGETS=("${ALL_TARGETS[@]}")
+            for ((round = 1; round <= ROUNDS; round++)); do
+                n=${#TARGETS[@]} order=()
+                for ((k = 0; k < n; k++)); do order+=("${TARGETS[(k + round - 1) % n]}"); done
+                for target in "${order[@]}"; do
+                    measure "$workload" "$target" "$threads" "$round"
+                    { [ "$LAST_STATUS" != ok ] && [ "$target" = shardgate ]; } || continue
+                    record_failure "$workload" "$STATE/runs/$workload-t${threads}-r${round}-shardgate.log" \
+                        "${LAST_STATUS#exit-}" "measured run at $threads threads, round $round"
+                    # It would most likely fail the same way again (or hang until killed): the other targets go on.
+                    TARGETS=(direct haproxy)
+                done
             done
         done
     done
@@ -427,16 +495,25 @@ write_meta() {
     if [ -n "$(git -C "$SHARDGATE_REPO" status --porcelain --untracked-files=no -- . ':(exclude)docs' 2>/dev/null)" ]; then
         dirty=" (with uncommitted changes)"
     fi
-    for var in BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_TABLE_SIZE BENCH_WARMUP_SECONDS; do
+    for var in BENCH_WORKLOADS BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_TABLE_SIZE BENCH_WARMUP_SECONDS; do
         [ -z "${!var:-}" ] || cmd+="$var=\"${!var}\" "
     done
     cmd+="deploy/bench.sh"
     {
         printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
         printf 'command\t%s\n' "$cmd"
-        printf 'sysbench_command\t%s\n' "sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 \
---mysql-port=PORT --mysql-user=USER --mysql-password=PASSWORD --mysql-db=DB --tables=1 --table-size=$TABLE_SIZE \
---db-ps-mode=disable --threads=T --time=$RUN_SECONDS --report-interval=0 run"
+        printf 'workloads\t%s\n' "$WORKLOADS"
+        local w
+        for w in $WORKLOADS; do
+            printf 'sysbench_command.%s\t%s\n' "$w" "sysbench $(workload_args "$w") --db-driver=mysql \
+--mysql-host=127.0.0.1 --mysql-port=PORT --mysql-user=USER --mysql-password=PASSWORD --mysql-db=DB --tables=1 \
+--table-size=$TABLE_SIZE --threads=T --time=$RUN_SECONDS --report-interval=0 run"
+        done
+        printf 'prepare_command\t%s\n' "sysbench oltp_read_only --db-driver=mysql --mysql-host=127.0.0.1 \
+--mysql-port=$PROXY_PORT --mysql-user=app --mysql-password=app --mysql-db=$KEYSPACE --tables=1 \
+--table-size=$TABLE_SIZE --auto_inc=off --threads=1 prepare"
+        printf 'prepare_seconds\t%s\n' "$PREPARE_SECONDS"
+        printf 'elapsed_seconds\t%s\n' "$((SECONDS - BENCH_STARTED))"
         printf 'seconds\t%s\nrounds\t%s\nthreads\t%s\ntable_size\t%s\nwarmup_seconds\t%s\n' "$RUN_SECONDS" \
             "$ROUNDS" "$THREADS" "$TABLE_SIZE" "$WARMUP_SECONDS"
         printf 'nproc\t%s\n' "$(nproc)"
@@ -449,6 +526,7 @@ write_meta() {
         printf 'shardgate\t%s\n' "git $commit$dirty"
         printf 'mariadbd_flags\t%s\n' "${MARIADBD_FLAGS[*]}"
         printf 'shards\t%s\npool_max_size\t%s\n' "$SHARDS" "$POOL_MAX_SIZE"
+        printf 'workers\t%s\n' "$(grep -o 'workers=[0-9]*' "$STATE/shardgate.log" | head -n 1 | cut -d= -f2)"
         printf 'shard_rows\t%s..%s\n' "$SHARD_ROWS_MIN" "$SHARD_ROWS_MAX"
         printf 'ports\tmariadbd %s, haproxy %s, shardgate %s\n' "$MARIADB_PORT" "$HAPROXY_PORT" "$PROXY_PORT"
         # Minus 1: the connection asking. What stays open are shardgate's pooled backend connections.
@@ -460,8 +538,13 @@ write_meta() {
 main() {
     [ $# -eq 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
     check_settings
+    local nw nt
+    nw=$(wc -w <<<"$WORKLOADS") nt=$(wc -w <<<"$THREADS")
+    log "measuring $nw workload(s) x $nt thread count(s) x $ROUNDS round(s) x 3 targets x ${RUN_SECONDS}s =" \
+        "$((nw * nt * ROUNDS * 3 * RUN_SECONDS))s, plus warm-ups ($((nw * 3 * WARMUP_SECONDS))s) and about 1s per run"
     ensure_tools
     build
+    BENCH_STARTED=$SECONDS
     CLK_TCK="$(getconf CLK_TCK)"
     trap cleanup EXIT
     trap 'exit 130' INT
@@ -469,20 +552,19 @@ main() {
     make_state
     start_mariadb
     create_databases
-    prepare_reference
     start_haproxy
     write_shardgate_config
     start_shardgate
-    load_shards
+    prepare_shards
     verify_shards
-    warm_up
+    copy_reference
     run_rounds
     write_meta
     mkdir -p "$(dirname "$OUTPUT")"
     python3 "$SHARDGATE_REPO/deploy/lib/bench/report.py" --meta "$STATE/meta.tsv" \
-        --results "$STATE/results.tsv" --refused "$STATE/refused.txt" --output "$OUTPUT" \
-        --svg "${OUTPUT%.md}-point-select.svg"
-    log "wrote $OUTPUT and ${OUTPUT%.md}-point-select.svg"
+        --results "$STATE/results.tsv" --failures-dir "$STATE/failures" --output "$OUTPUT" \
+        --svg-prefix "${OUTPUT%.md}"
+    log "wrote $OUTPUT and its charts ${OUTPUT%.md}-*.svg in $((SECONDS - BENCH_STARTED))s"
 }
 
 main "$@"
