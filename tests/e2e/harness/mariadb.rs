@@ -315,9 +315,13 @@ fn install_template() -> PathBuf {
         .tempdir_in(cache_root)
         .expect("cannot create a staging folder for the MariaDB template");
     let data = staging.path().join("data");
+    // A temporary folder of its own: installs racing on a cold cache must not share the bootstrap server's files.
+    let tmp = staging.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("cannot create the template's temporary folder");
     let output = Command::new(binaries::mariadb_install_db())
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .arg("--user=root")
         // root@localhost, root@127.0.0.1 and root@::1 log in with an empty password: the proxy's backend login.
         .arg("--auth-root-authentication-method=normal")
