@@ -83,19 +83,18 @@ pub(super) fn update<'a>(
         column: &column,
         scope: &scope,
     };
-    let keys = target.where_keys(update.selection.as_ref());
-    let qualifier = entry.name.schema.clone();
-    if keys.is_empty() {
-        let merge = scattered_write("UPDATE", update.limit.as_ref(), update.returning.is_some());
-        let keys = target.where_key_set(update.selection.as_ref());
-        return Ok(scatter(kind, refs, (table, column, qualifier), keys, merge));
-    }
-    routed(
+    let written = WhereWrite {
+        what: "UPDATE",
+        selection: update.selection.as_ref(),
+        limit: update.limit.as_ref(),
+        returning: update.returning.is_some(),
+    };
+    by_where(
         kind,
         refs,
-        (table, column, qualifier),
-        keys,
-        KeyRule::Conjuncts,
+        &target,
+        (Arc::clone(&table), Arc::clone(&column)),
+        written,
     )
 }
 
@@ -157,19 +156,18 @@ pub(super) fn delete<'a>(
         column: &column,
         scope: &scope,
     };
-    let keys = target.where_keys(delete.selection.as_ref());
-    let qualifier = entry.name.schema.clone();
-    if keys.is_empty() {
-        let merge = scattered_write("DELETE", delete.limit.as_ref(), delete.returning.is_some());
-        let keys = target.where_key_set(delete.selection.as_ref());
-        return Ok(scatter(kind, refs, (table, column, qualifier), keys, merge));
-    }
-    routed(
+    let written = WhereWrite {
+        what: "DELETE",
+        selection: delete.selection.as_ref(),
+        limit: delete.limit.as_ref(),
+        returning: delete.returning.is_some(),
+    };
+    by_where(
         kind,
         refs,
-        (table, column, qualifier),
-        keys,
-        KeyRule::Conjuncts,
+        &target,
+        (Arc::clone(&table), Arc::clone(&column)),
+        written,
     )
 }
 
@@ -225,6 +223,40 @@ fn sharding_column_update(target: Option<&TableName>, column: &str) -> SqlError 
         table: target.map_or_else(String::new, |target| target.name.to_string()),
         column: column.to_owned(),
     }
+}
+
+/// What routing a single-table UPDATE or DELETE by its WHERE clause needs.
+struct WhereWrite<'a> {
+    /// `UPDATE` or `DELETE`, for messages.
+    what: &'static str,
+    selection: Option<&'a Expr>,
+    limit: Option<&'a Expr>,
+    returning: bool,
+}
+
+/// The route of a single-table UPDATE or DELETE of `table`: the tenant its WHERE clause names, or the set it names
+/// (every shard when none), checked for what cannot run on several shards.
+fn by_where<'a>(
+    kind: StatementKind,
+    refs: References,
+    target: &Target<'_, '_>,
+    (table, column): (Arc<str>, Arc<str>),
+    write: WhereWrite<'a>,
+) -> Result<Outcome<'a>, SqlError> {
+    let qualifier = target.table.name.schema.clone();
+    let keys = target.where_keys(write.selection);
+    if keys.is_empty() {
+        let merge = scattered_write(write.what, write.limit, write.returning);
+        let keys = target.where_key_set(write.selection);
+        return Ok(scatter(kind, refs, (table, column, qualifier), keys, merge));
+    }
+    routed(
+        kind,
+        refs,
+        (table, column, qualifier),
+        keys,
+        KeyRule::Conjuncts,
+    )
 }
 
 /// Whether an UPDATE or DELETE can run on several shards: each shard would apply a
