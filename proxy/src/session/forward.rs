@@ -14,6 +14,7 @@ use shardgate_wire::{ResponseKind, ResponseTracker, WireError};
 use tracing::{debug, warn};
 
 use super::Session;
+use super::transaction::backend_error;
 use super::warnings::Warning;
 use crate::backend::{BackendConn, BackendError, ShardConnector};
 use crate::mysql_error::*;
@@ -208,18 +209,11 @@ impl Session {
             .await
             .map_err(|e| pool_error(routing, shard, e))?;
         if let Err(e) = conn.ensure_settings(&self.settings).await {
-            if let WireError::Server {
-                code,
-                state,
-                message,
-            } = e
-            {
-                // The backend refused a setting: the connection is fine, the request is not.
+            // The backend refused a setting: the connection is fine, the request is not.
+            if !e.is_fatal() {
                 conn.release();
-                return Err(MysqlError::from_backend(code, state, message));
             }
-            let msg = format!("shard {}: {e}", routing.describe(shard));
-            return Err(MysqlError::new(ER_NET_READ_ERROR, msg));
+            return Err(backend_error(routing, shard, e));
         }
         Ok(conn)
     }

@@ -109,7 +109,7 @@ impl Session {
             };
             if let Err(e) = conn.ensure_settings(&self.settings).await {
                 *slot = Some(conn);
-                return Err(settings_error(routing, shard, e));
+                return Err(backend_error(routing, shard, e));
             }
             return Ok((conn, true));
         }
@@ -138,7 +138,7 @@ impl Session {
             .map(|gtrid| format!("XA START {}", xid(gtrid, &shard.0.to_string())));
         for sql in txn.begin.iter().chain(&xa_start).chain(&txn.savepoints) {
             if let Err(e) = conn.run_internal(sql).await {
-                return Err(settings_error(routing, shard, e));
+                return Err(backend_error(routing, shard, e));
             }
         }
         txn.held.push((shard, None));
@@ -255,17 +255,7 @@ impl Session {
         for (shard, conn) in txn.held.iter_mut() {
             let Some(conn) = conn.as_mut() else { continue };
             if let Err(e) = conn.run_internal(sql).await {
-                error = Some(match e {
-                    WireError::Server {
-                        code,
-                        state,
-                        message,
-                    } => MysqlError::from_backend(code, state, message),
-                    other => MysqlError::new(
-                        ER_NET_READ_ERROR,
-                        format!("shard {}: {other}", routing.describe(*shard)),
-                    ),
-                });
+                error = Some(backend_error(routing, *shard, e));
                 break;
             }
         }
@@ -279,8 +269,9 @@ impl Session {
     }
 }
 
-/// The error for a statement the proxy ran to prepare a connection (settings, BEGIN, savepoints).
-fn settings_error(routing: &Routing, shard: ShardId, e: WireError) -> MysqlError {
+/// The error for a statement the proxy ran on a shard for itself (settings, BEGIN, savepoints, SET): the server's
+/// own refusal as it is, or a lost connection naming the shard.
+pub(super) fn backend_error(routing: &Routing, shard: ShardId, e: WireError) -> MysqlError {
     match e {
         WireError::Server {
             code,

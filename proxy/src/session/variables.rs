@@ -9,7 +9,7 @@ use shardgate_topology::ShardId;
 use shardgate_wire::WireError;
 
 use super::Session;
-use super::transaction::Ended;
+use super::transaction::{Ended, backend_error};
 use crate::charset::is_identifier;
 use crate::mysql_error::*;
 use crate::routing::Routing;
@@ -148,18 +148,12 @@ impl Session {
         let mut conn = self.checkout(routing, shard).await?;
         match conn.run_internal(sql).await {
             Ok(()) => Ok(()),
-            Err(WireError::Server {
-                code,
-                state,
-                message,
-            }) => {
-                conn.release();
-                Err(MysqlError::from_backend(code, state, message))
+            Err(e) => {
+                if !e.is_fatal() {
+                    conn.release();
+                }
+                Err(backend_error(routing, shard, e))
             }
-            Err(e) => Err(MysqlError::new(
-                ER_NET_READ_ERROR,
-                format!("shard {}: {e}", routing.describe(shard)),
-            )),
         }
     }
 
@@ -193,20 +187,12 @@ impl Session {
                     "the backend did not return the variables just set",
                 ));
             }
-            Err(WireError::Server {
-                code,
-                state,
-                message,
-            }) => {
-                // Refused by the server: a failed SET changes nothing, so the connection is as it was.
-                self.give_back(shard, conn, held);
-                return Err(MysqlError::from_backend(code, state, message));
-            }
             Err(e) => {
-                return Err(MysqlError::new(
-                    ER_NET_READ_ERROR,
-                    format!("shard {}: {e}", routing.describe(shard)),
-                ));
+                // Refused by the server: a failed SET changes nothing, so the connection is as it was.
+                if !e.is_fatal() {
+                    self.give_back(shard, conn, held);
+                }
+                return Err(backend_error(routing, shard, e));
             }
         };
         let mut next = (*self.settings).clone();
