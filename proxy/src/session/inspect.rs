@@ -9,14 +9,11 @@
 
 use shardgate_topology::TenantRef;
 use shardgate_wire::WireError;
-use shardgate_wire::response::put_text_result_set;
+use shardgate_wire::response::{TYPE_LONGLONG, TYPE_VAR_STRING, put_text_result_set};
 
 use super::Session;
 use crate::mysql_error::*;
 use crate::routing::Routing;
-
-const TYPE_VAR_STRING: u8 = 0xfd;
-const TYPE_LONGLONG: u8 = 0x08;
 
 /// The columns both statements answer with: one row per shard.
 const SHARD_COLUMNS: &[(&str, u8)] = &[

@@ -4,7 +4,7 @@
 //! statement; errors the client got are kept the same way, as MySQL lists them too.
 
 use shardgate_wire::WireError;
-use shardgate_wire::response::put_text_result_set;
+use shardgate_wire::response::{TYPE_VAR_STRING, put_text_result_set};
 use tracing::debug;
 
 use super::Session;
@@ -13,7 +13,7 @@ use crate::backend::BackendConn;
 /// A row of a result set the proxy builds: one cell per column, `None` for NULL.
 type TextRow = Vec<Option<Vec<u8>>>;
 
-const TYPE_VAR_STRING: u8 = 0xfd;
+/// MariaDB types `SHOW WARNINGS`' Code column INT.
 const TYPE_LONG: u8 = 0x03;
 
 /// One row of `SHOW WARNINGS`.
