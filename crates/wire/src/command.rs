@@ -15,3 +15,12 @@ pub const COM_STMT_RESET: u8 = 0x1a;
 pub const COM_SET_OPTION: u8 = 0x1b;
 pub const COM_STMT_FETCH: u8 = 0x1c;
 pub const COM_RESET_CONNECTION: u8 = 0x1f;
+
+/// The payload of a command packet: the command byte, then its argument (a statement's text for COM_QUERY and
+/// COM_STMT_PREPARE).
+pub fn command_packet(command: u8, argument: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(argument.len() + 1);
+    payload.push(command);
+    payload.extend_from_slice(argument);
+    payload
+}

@@ -15,6 +15,7 @@ use bytes::BytesMut;
 use shardgate_pool::Manager;
 use shardgate_wire::auth::{self, SHA2_FAST_AUTH_OK, SHA2_PERFORM_FULL_AUTH};
 use shardgate_wire::capability::*;
+use shardgate_wire::command::command_packet;
 use shardgate_wire::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHandshake};
 use shardgate_wire::response::ErrPacket;
 use shardgate_wire::tracker::PacketRole;
@@ -154,9 +155,17 @@ impl BackendConn {
 
     /// Runs a statement whose reply the client never sees (session setup), reading the reply to its end.
     pub async fn run_internal(&mut self, sql: &str) -> Result<(), WireError> {
-        let mut payload = Vec::with_capacity(sql.len() + 1);
-        payload.push(shardgate_wire::command::COM_QUERY);
-        payload.extend_from_slice(sql.as_bytes());
+        self.exchange(sql, |_, _| Ok(())).await
+    }
+
+    /// Sends `sql` as a COM_QUERY and reads the whole reply, showing `visit` each packet but an ERR, which becomes
+    /// the result.
+    pub(crate) async fn exchange(
+        &mut self,
+        sql: &str,
+        mut visit: impl FnMut(PacketRole, &[u8]) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        let payload = command_packet(shardgate_wire::command::COM_QUERY, sql.as_bytes());
         self.stream.queue(0, &payload);
         self.stream.flush().await?;
         let mut tracker = ResponseTracker::new(ResponseKind::Query, true);
@@ -170,9 +179,9 @@ impl BackendConn {
                 len: p.payload.len().min(shardgate_wire::MAX_PAYLOAD - 1),
                 seq: p.seq,
             };
-            let ev = tracker.on_packet(h, &p.payload)?;
-            if ev.role == PacketRole::Err {
-                error = Some(ErrPacket::decode(&p.payload)?);
+            match tracker.on_packet(h, &p.payload)?.role {
+                PacketRole::Err => error = Some(ErrPacket::decode(&p.payload)?),
+                role => visit(role, &p.payload)?,
             }
         }
         match error {

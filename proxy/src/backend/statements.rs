@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use shardgate_wire::WireError;
-use shardgate_wire::command::{COM_STMT_CLOSE, COM_STMT_PREPARE};
+use shardgate_wire::command::{COM_STMT_CLOSE, COM_STMT_PREPARE, command_packet};
 use shardgate_wire::response::ErrPacket;
 use shardgate_wire::stmt::PrepareOk;
 
@@ -39,9 +39,7 @@ impl BackendConn {
         if self.statements.len() >= MAX_STATEMENTS {
             self.close_statements();
         }
-        let mut payload = Vec::with_capacity(sql.len() + 1);
-        payload.push(COM_STMT_PREPARE);
-        payload.extend_from_slice(sql.as_bytes());
+        let payload = command_packet(COM_STMT_PREPARE, sql.as_bytes());
         self.stream.queue(0, &payload);
         self.stream.flush().await?;
         let first = self.next_packet().await?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use shardgate_sql::rewrite::{ProxyValues, quote_string, substitute};
 use shardgate_sql::{LiteralKind, Slot};
 use shardgate_wire::WireError;
+use shardgate_wire::command::command_packet;
 
 use super::Session;
 use crate::charset::{is_identifier, is_known_charset};
@@ -101,9 +102,7 @@ impl Session {
         };
         match substitute(text, &values) {
             Some(rewritten) => {
-                let mut packet = Vec::with_capacity(rewritten.len() + 1);
-                packet.push(payload[0]);
-                packet.extend_from_slice(rewritten.as_bytes());
+                let packet = command_packet(payload[0], rewritten.as_bytes());
                 self.run_on_shard(routing, shard, &packet, true).await
             }
             None => self.run_on_shard(routing, shard, payload, true).await,
@@ -142,9 +141,7 @@ impl Session {
              AS shardgate_databases {filter} ORDER BY `Database` <> 'information_schema', `Database`",
             quote_string(routing.topology.keyspace())
         );
-        let mut packet = Vec::with_capacity(sql.len() + 1);
-        packet.push(command);
-        packet.extend_from_slice(sql.as_bytes());
+        let packet = command_packet(command, sql.as_bytes());
         let shard = self.any_shard();
         self.run_on_shard(routing, shard, &packet, true).await
     }

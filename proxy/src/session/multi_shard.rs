@@ -8,7 +8,7 @@ use shardgate_merge::{MergeSpec, OutputKind};
 use shardgate_sql::{InsertPart, MergePlan, TenantKey};
 use shardgate_topology::{ShardId, TenantRef};
 use shardgate_wire::WireError;
-use shardgate_wire::command::COM_QUERY;
+use shardgate_wire::command::{COM_QUERY, command_packet};
 use shardgate_wire::stmt::{ExecuteRequest, ParamValue};
 
 use super::Session;
@@ -33,9 +33,7 @@ impl Session {
         };
         match merge {
             Some(plan) => {
-                let mut packet = Vec::with_capacity(plan.shard_sql.len() + 1);
-                packet.push(COM_QUERY);
-                packet.extend_from_slice(plan.shard_sql.as_bytes());
+                let packet = command_packet(COM_QUERY, plan.shard_sql.as_bytes());
                 let targets: Vec<_> = shards
                     .iter()
                     .map(|s| (*s, ShardCommand::Raw(&packet)))
@@ -85,9 +83,7 @@ impl Session {
                 Ok(s) => s,
                 Err(e) => return self.send_error(&e).await,
             };
-            let mut packet = Vec::with_capacity(part.sql.len() + 1);
-            packet.push(COM_QUERY);
-            packet.extend_from_slice(part.sql.as_bytes());
+            let packet = command_packet(COM_QUERY, part.sql.as_bytes());
             packets.push((shard, packet));
         }
         let targets: Vec<_> = packets

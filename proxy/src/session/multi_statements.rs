@@ -4,6 +4,7 @@
 use shardgate_sql::split_statements;
 use shardgate_wire::WireError;
 use shardgate_wire::capability::CLIENT_MULTI_STATEMENTS;
+use shardgate_wire::command::command_packet;
 use shardgate_wire::response::set_more_results;
 
 use super::Session;
@@ -28,9 +29,7 @@ impl Session {
         for (i, range) in pieces.iter().enumerate() {
             let start = self.client.write_buf().len();
             self.reply_seq = seq;
-            let mut statement = Vec::with_capacity(range.len() + 1);
-            statement.push(payload[0]);
-            statement.extend_from_slice(&text.as_bytes()[range.clone()]);
+            let statement = command_packet(payload[0], &text.as_bytes()[range.clone()]);
             if let Err(e) = self.on_statement(&statement).await {
                 self.capture = false;
                 return Err(e);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use shardgate_sql::{Analysis, Route, Slot, SqlError, StatementKind, TenantKey, guard};
 use shardgate_topology::ShardId;
-use shardgate_wire::command::COM_QUERY;
+use shardgate_wire::command::{COM_QUERY, command_packet};
 use shardgate_wire::packet::put_packet;
 use shardgate_wire::response::put_eof;
 use shardgate_wire::stmt::{
@@ -356,9 +356,7 @@ impl Session {
         }
         let sql = Arc::clone(&stmt.sql);
         let Some(analysis) = &stmt.analysis else {
-            let mut query = Vec::with_capacity(sql.len() + 1);
-            query.push(COM_QUERY);
-            query.extend_from_slice(sql.as_bytes());
+            let query = command_packet(COM_QUERY, sql.as_bytes());
             return self.on_statement(&query).await;
         };
         let idempotent = analysis.kind == StatementKind::Select;

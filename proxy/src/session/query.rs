@@ -7,6 +7,7 @@ use shardgate_sql::rewrite::{ProxyValues, substitute, unwrap_executable_comments
 use shardgate_sql::{Route, SqlError, StatementKind, TenantKey};
 use shardgate_topology::TenantRef;
 use shardgate_wire::WireError;
+use shardgate_wire::command::command_packet;
 use tracing::debug;
 
 use super::Session;
@@ -29,9 +30,7 @@ impl Session {
             let version = self.shared.config.server_version_number();
             match unwrap_executable_comments(&text, version) {
                 Ok(Some(sql)) if !lossy => {
-                    let mut packet = Vec::with_capacity(sql.len() + 1);
-                    packet.push(payload[0]);
-                    packet.extend_from_slice(sql.as_bytes());
+                    let packet = command_packet(payload[0], sql.as_bytes());
                     Some(packet)
                 }
                 Ok(Some(_)) => {
@@ -100,12 +99,7 @@ impl Session {
                 variables: &[],
                 functions: &functions,
             };
-            substitute(&text, &values).map(|sql| {
-                let mut packet = Vec::with_capacity(sql.len() + 1);
-                packet.push(payload[0]);
-                packet.extend_from_slice(sql.as_bytes());
-                packet
-            })
+            substitute(&text, &values).map(|sql| command_packet(payload[0], sql.as_bytes()))
         } else {
             None
         };

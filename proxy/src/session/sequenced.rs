@@ -5,7 +5,7 @@
 use shardgate_sql::Route;
 use shardgate_topology::ShardId;
 use shardgate_wire::WireError;
-use shardgate_wire::command::COM_QUERY;
+use shardgate_wire::command::{COM_QUERY, command_packet};
 
 use super::Session;
 use super::forward::ShardCommand;
@@ -62,9 +62,7 @@ impl Session {
                     Ok(s) => s,
                     Err(e) => return self.send_error(&e).await,
                 };
-                let mut packet = Vec::with_capacity(filled.len() + 1);
-                packet.push(COM_QUERY);
-                packet.extend_from_slice(filled.as_bytes());
+                let packet = command_packet(COM_QUERY, filled.as_bytes());
                 let targets = [(shard, ShardCommand::Raw(&packet))];
                 self.scatter_write(routing, kind, &targets).await
             }
