@@ -500,7 +500,7 @@ async fn statements_spanning_tenants_answer_as_an_unsharded_server() {
     bounded(async {
         let mut setup = setup().await;
         setup.apply(&inserts()).await;
-        let (a, b) = two_tenants_on_two_shards(&setup);
+        let (a, b) = setup.cluster.tenants_on_two_shards("items", 3);
         // Reads scatter to the shards they need (or all) and are merged; writes go to each tenant's shard.
         let reads = [
             (format!("SELECT id FROM items WHERE tenant_id IN ({a}, {b}) ORDER BY id"), true),
@@ -535,24 +535,13 @@ async fn statements_spanning_tenants_answer_as_an_unsharded_server() {
     .await;
 }
 
-/// Two tenants whose `items` rows live on different shards.
-fn two_tenants_on_two_shards(setup: &Setup) -> (u64, u64) {
-    let a = 3;
-    let b = (4..)
-        .find(|t| {
-            setup.cluster.shard_index_for("items", *t) != setup.cluster.shard_index_for("items", a)
-        })
-        .expect("some tenant lives elsewhere");
-    (a, b)
-}
-
 #[tokio::test]
 async fn statements_that_cannot_be_run_correctly_across_tenants_are_refused_with_1235_and_change_nothing()
  {
     bounded(async {
         let mut setup = setup().await;
         setup.apply(&inserts()).await;
-        let (a, b) = two_tenants_on_two_shards(&setup);
+        let (a, b) = setup.cluster.tenants_on_two_shards("items", 3);
         // Valid SQL (the plain server answers it) that shardgate cannot run correctly on shards.
         let reads = [
             format!("SELECT x.id FROM items x JOIN items y ON x.id = y.id WHERE x.tenant_id = {a}"),

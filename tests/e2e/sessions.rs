@@ -10,7 +10,7 @@ use mysql_async::prelude::Queryable;
 use crate::harness::expect::{self, codes};
 use crate::harness::outcome::{self, Outcome};
 use crate::harness::raw::{DetailedReply, RawConn};
-use crate::harness::schema::{ORDERS_DDL, insert_order};
+use crate::harness::schema::{ORDERS_DDL, insert_order, start_with_orders};
 use crate::harness::{Cluster, bounded};
 
 /// Rows of a result set as bytes.
@@ -51,13 +51,6 @@ async fn raw_login(cluster: &Cluster) -> RawConn {
     RawConn::login(cluster.proxy_port(), "app", "app", Some("app"))
         .await
         .expect("raw login to the proxy refused")
-}
-
-/// Starts the cluster `builder` describes and creates `orders` in every shard database.
-async fn cluster_with_orders(builder: crate::harness::cluster::ClusterBuilder) -> Cluster {
-    let cluster = builder.start().await;
-    cluster.ddl_on_every_shard(ORDERS_DDL).await;
-    cluster
 }
 
 /// The note of order `id` of `tenant`, read directly on the tenant's shard with a utf8mb4 connection.
@@ -224,7 +217,7 @@ async fn show_databases_with_a_pattern_never_lists_shard_databases() {
 async fn use_of_the_keyspace_is_ok_and_of_any_other_database_gets_1049_leaving_the_session_usable()
 {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 8)).await;
+        let cluster = start_with_orders(Cluster::builder(2, 8)).await;
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop("USE app").await.expect("USE app refused");
         for db in ["other", "app_000", "information_schema_x"] {
@@ -246,7 +239,7 @@ async fn use_of_the_keyspace_is_ok_and_of_any_other_database_gets_1049_leaving_t
 #[tokio::test]
 async fn set_names_latin1_round_trips_non_ascii_text_as_the_backend_stores_it() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 8)).await;
+        let cluster = start_with_orders(Cluster::builder(2, 8)).await;
         let tenant = 11;
         let mut raw = raw_login(&cluster).await;
         raw.query("SET NAMES latin1")
@@ -296,7 +289,7 @@ async fn set_names_latin1_round_trips_non_ascii_text_as_the_backend_stores_it() 
 #[tokio::test]
 async fn set_names_of_an_unknown_charset_gets_1115_and_the_session_keeps_its_charset() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 8)).await;
+        let cluster = start_with_orders(Cluster::builder(2, 8)).await;
         let mut conn = cluster.proxy_conn().await;
         let sql = "SET NAMES klingon";
         let message = expect::server_error(
@@ -329,7 +322,7 @@ async fn set_names_of_an_unknown_charset_gets_1115_and_the_session_keeps_its_cha
 #[tokio::test]
 async fn set_names_with_a_collation_mariadb_rejects_fails_and_leaves_the_session_usable() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 8)).await;
+        let cluster = start_with_orders(Cluster::builder(2, 8)).await;
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop("INSERT INTO orders (id, tenant_id, note) VALUES (1, 5, 'grüße')")
             .await
@@ -366,7 +359,7 @@ const MAX_SESSIONS_TO_SHARE: usize = 64;
 async fn session_charset_does_not_leak_to_the_next_client_of_a_backend_connection() {
     bounded(async {
         // One backend connection per shard: both clients' statements on a tenant share it.
-        let cluster = cluster_with_orders(Cluster::builder(2, 8).pool_max_size(1)).await;
+        let cluster = start_with_orders(Cluster::builder(2, 8).pool_max_size(1)).await;
         let tenant = 21;
         let direct = cluster.backend_of(cluster.shard_for("orders", tenant));
         let database = &cluster.shard_for("orders", tenant).database;
@@ -469,7 +462,7 @@ async fn statement_counters(conns: &mut [mysql_async::Conn]) -> Vec<Vec<(String,
 #[tokio::test]
 async fn executable_comments_are_read_as_the_server_reads_them() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 8)).await;
+        let cluster = start_with_orders(Cluster::builder(2, 8)).await;
         let mut conn = cluster.proxy_conn().await;
         for (id, tenant) in [(1, 1), (2, 2)] {
             conn.query_drop(insert_order(id, tenant, "kept"))
@@ -525,7 +518,7 @@ async fn executable_comments_are_read_as_the_server_reads_them() {
 #[tokio::test]
 async fn information_schema_describes_the_keyspace_tables_as_drivers_and_dump_tools_ask() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 4)).await;
+        let cluster = start_with_orders(Cluster::builder(2, 4)).await;
         let mut conn = cluster.proxy_conn().await;
         let tables: Vec<String> = conn
             .query(
@@ -565,7 +558,7 @@ async fn information_schema_describes_the_keyspace_tables_as_drivers_and_dump_to
 #[tokio::test]
 async fn show_warnings_lists_what_the_sessions_previous_statement_left() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let cluster = start_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
         let backend = &cluster.backends()[0];
         backend.exec("CREATE DATABASE flat").await;
         let mut flat = backend.conn_db(Some("flat")).await;
@@ -616,7 +609,7 @@ async fn show_warnings_lists_what_the_sessions_previous_statement_left() {
 #[tokio::test]
 async fn version_is_the_one_the_handshake_advertised() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 2)).await;
+        let cluster = start_with_orders(Cluster::builder(1, 2)).await;
         let mut conn = cluster.proxy_conn().await;
         let advertised = conn.server_version();
         let (version, variable): (String, String) = conn

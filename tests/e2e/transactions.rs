@@ -8,41 +8,14 @@
 use mysql_async::prelude::Queryable;
 
 use crate::harness::expect::{self, codes};
-use crate::harness::schema::{ORDERS_DDL, insert_order};
+use crate::harness::schema::{committed_notes, insert_order, start_with_orders};
 use crate::harness::{Cluster, bounded};
-
-/// Two tenants whose `orders` rows live on different shards.
-fn tenants_on_two_shards(cluster: &Cluster) -> (u64, u64) {
-    let first = 1;
-    let shard = cluster.shard_index_for("orders", first);
-    let second = (2..1000)
-        .find(|t| cluster.shard_index_for("orders", *t) != shard)
-        .expect("some tenant lands on another shard");
-    (first, second)
-}
-
-/// The notes of `tenant`'s orders, read on its shard directly (committed data only).
-async fn committed_notes(cluster: &Cluster, tenant: u64) -> Vec<String> {
-    let shard = cluster.shard_for("orders", tenant);
-    cluster
-        .query_shard(
-            shard,
-            &format!("SELECT note FROM orders WHERE tenant_id = {tenant} ORDER BY id"),
-        )
-        .await
-}
-
-async fn cluster_with_orders(builder: crate::harness::cluster::ClusterBuilder) -> Cluster {
-    let cluster = builder.start().await;
-    cluster.ddl_on_every_shard(ORDERS_DDL).await;
-    cluster
-}
 
 #[tokio::test]
 async fn a_transaction_on_two_shards_commits_both_and_a_rollback_undoes_both() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(2, 4)).await;
-        let (a, b) = tenants_on_two_shards(&cluster);
+        let cluster = start_with_orders(Cluster::builder(2, 4)).await;
+        let (a, b) = cluster.tenants_on_two_shards("orders", 1);
         let mut conn = cluster.proxy_conn().await;
 
         conn.query_drop("BEGIN").await.expect("BEGIN");
@@ -84,8 +57,8 @@ async fn a_transaction_on_two_shards_commits_both_and_a_rollback_undoes_both() {
 #[tokio::test]
 async fn autocommit_off_holds_writes_until_commit_and_reports_itself() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
-        let (a, b) = tenants_on_two_shards(&cluster);
+        let cluster = start_with_orders(Cluster::builder(1, 4)).await;
+        let (a, b) = cluster.tenants_on_two_shards("orders", 1);
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop("SET autocommit = 0")
             .await
@@ -133,8 +106,8 @@ async fn autocommit_off_holds_writes_until_commit_and_reports_itself() {
 #[tokio::test]
 async fn a_savepoint_means_the_same_point_on_a_shard_that_joins_later() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
-        let (a, b) = tenants_on_two_shards(&cluster);
+        let cluster = start_with_orders(Cluster::builder(1, 4)).await;
+        let (a, b) = cluster.tenants_on_two_shards("orders", 1);
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop("BEGIN").await.expect("BEGIN");
         conn.query_drop(insert_order(1, a, "before"))
@@ -173,8 +146,8 @@ async fn a_savepoint_means_the_same_point_on_a_shard_that_joins_later() {
 #[tokio::test]
 async fn single_mode_refuses_a_second_shard_and_keeps_the_transaction() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 4).transaction_mode("single")).await;
-        let (a, b) = tenants_on_two_shards(&cluster);
+        let cluster = start_with_orders(Cluster::builder(1, 4).transaction_mode("single")).await;
+        let (a, b) = cluster.tenants_on_two_shards("orders", 1);
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop("BEGIN").await.expect("BEGIN");
         conn.query_drop(insert_order(1, a, "a1"))
@@ -198,8 +171,8 @@ async fn single_mode_refuses_a_second_shard_and_keeps_the_transaction() {
 #[tokio::test]
 async fn a_client_that_disconnects_mid_transaction_leaves_nothing_behind() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 4).pool_max_size(1)).await;
-        let (a, b) = tenants_on_two_shards(&cluster);
+        let cluster = start_with_orders(Cluster::builder(1, 4).pool_max_size(1)).await;
+        let (a, b) = cluster.tenants_on_two_shards("orders", 1);
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop("BEGIN").await.expect("BEGIN");
         conn.query_drop(insert_order(1, a, "lost"))
@@ -228,7 +201,7 @@ async fn a_client_that_disconnects_mid_transaction_leaves_nothing_behind() {
 async fn session_variables_follow_the_session_not_the_pooled_connection() {
     bounded(async {
         // One backend connection per shard: both sessions must share it.
-        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let cluster = start_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
         let mut a = cluster.proxy_conn().await;
         let mut b = cluster.proxy_conn().await;
         let default_mode: Vec<String> = b.query("SELECT @@sql_mode").await.expect("sql_mode");
@@ -310,7 +283,7 @@ async fn last_insert_id_and_row_count_are_the_sessions_own() {
 #[tokio::test]
 async fn transaction_characteristics_apply_as_on_mysql() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let cluster = start_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
         let mut a = cluster.proxy_conn().await;
         let mut b = cluster.proxy_conn().await;
         a.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
@@ -357,8 +330,8 @@ async fn transaction_characteristics_apply_as_on_mysql() {
 #[tokio::test]
 async fn transaction_statements_can_be_prepared_as_sysbench_does() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
-        let (a, b) = tenants_on_two_shards(&cluster);
+        let cluster = start_with_orders(Cluster::builder(1, 4)).await;
+        let (a, b) = cluster.tenants_on_two_shards("orders", 1);
         let mut conn = cluster.proxy_conn().await;
         let begin = conn.prep("BEGIN").await.expect("prepare BEGIN");
         let commit = conn.prep("COMMIT").await.expect("prepare COMMIT");
@@ -391,7 +364,7 @@ async fn transaction_statements_can_be_prepared_as_sysbench_does() {
 #[tokio::test]
 async fn user_variables_follow_the_session_not_the_pooled_connection() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
+        let cluster = start_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
         let mut a = cluster.proxy_conn().await;
         let mut b = cluster.proxy_conn().await;
         for (id, tenant) in [(1, 7), (2, 8)] {
@@ -431,8 +404,8 @@ async fn user_variables_follow_the_session_not_the_pooled_connection() {
 #[tokio::test]
 async fn a_deadlock_victim_loses_its_whole_transaction_on_every_shard() {
     bounded(async {
-        let cluster = cluster_with_orders(Cluster::builder(1, 4)).await;
-        let (x, y) = tenants_on_two_shards(&cluster);
+        let cluster = start_with_orders(Cluster::builder(1, 4)).await;
+        let (x, y) = cluster.tenants_on_two_shards("orders", 1);
         let mut setup = cluster.proxy_conn().await;
         for (id, tenant) in [(1, x), (2, x), (3, x), (4, y)] {
             setup

@@ -4,27 +4,8 @@
 
 use mysql_async::prelude::Queryable;
 
-use crate::harness::schema::{ORDERS_DDL, insert_order};
+use crate::harness::schema::{committed_notes, insert_order, start_with_orders};
 use crate::harness::{Cluster, bounded};
-
-/// Two tenants whose `orders` rows live on shards of different servers.
-fn tenants_on_two_shards(cluster: &Cluster) -> (u64, u64) {
-    let shard = cluster.shard_index_for("orders", 1);
-    let other = (2..1000)
-        .find(|t| cluster.shard_index_for("orders", *t) != shard)
-        .expect("some tenant lands on another shard");
-    (1, other)
-}
-
-async fn committed_notes(cluster: &Cluster, tenant: u64) -> Vec<String> {
-    let shard = cluster.shard_for("orders", tenant);
-    cluster
-        .query_shard(
-            shard,
-            &format!("SELECT note FROM orders WHERE tenant_id = {tenant} ORDER BY id"),
-        )
-        .await
-}
 
 /// Prepared XA branches left on all the servers.
 async fn prepared_branches(cluster: &Cluster) -> usize {
@@ -37,19 +18,14 @@ async fn prepared_branches(cluster: &Cluster) -> usize {
 }
 
 async fn twopc_cluster() -> Cluster {
-    let cluster = Cluster::builder(2, 4)
-        .transaction_mode("twopc")
-        .start()
-        .await;
-    cluster.ddl_on_every_shard(ORDERS_DDL).await;
-    cluster
+    start_with_orders(Cluster::builder(2, 4).transaction_mode("twopc")).await
 }
 
 #[tokio::test]
 async fn twopc_commits_and_rolls_back_on_every_shard() {
     bounded(async {
         let cluster = twopc_cluster().await;
-        let (a, b) = tenants_on_two_shards(&cluster);
+        let (a, b) = cluster.tenants_on_two_shards("orders", 1);
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop("BEGIN").await.expect("BEGIN");
         conn.query_drop(insert_order(1, a, "a1"))
@@ -87,7 +63,7 @@ async fn twopc_commits_and_rolls_back_on_every_shard() {
 
 /// Runs a two-shard transaction on a proxy that aborts at `fault`, and returns the tenants it wrote.
 async fn crash_during_commit(cluster: &mut Cluster, fault: &str) -> (u64, u64) {
-    let (a, b) = tenants_on_two_shards(cluster);
+    let (a, b) = cluster.tenants_on_two_shards("orders", 1);
     cluster.restart_proxy(&[("SHARDGATE_FAULT", fault)]).await;
     let mut conn = cluster.proxy_conn().await;
     conn.query_drop("BEGIN").await.expect("BEGIN");

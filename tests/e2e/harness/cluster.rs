@@ -248,6 +248,15 @@ impl Cluster {
             })
     }
 
+    /// `first` and the next tenant after it whose rows of `table` live on another shard.
+    pub fn tenants_on_two_shards(&self, table: &str, first: u64) -> (u64, u64) {
+        let shard = self.shard_index_for(table, first);
+        let second = (first + 1..first + 1000)
+            .find(|t| self.shard_index_for(table, *t) != shard)
+            .expect("some tenant lands on another shard");
+        (first, second)
+    }
+
     /// The shard the topology crate routes `tenant`'s rows of `table` to.
     pub fn shard_for(&self, table: &str, tenant: u64) -> &ShardSpec {
         &self.shards[self.shard_index_for(table, tenant)]
