@@ -28,6 +28,7 @@ pub enum PacketRole {
         status: u16,
         affected_rows: u64,
         last_insert_id: u64,
+        warnings: u16,
     },
     /// An ERR; the response ends here.
     Err,
@@ -119,6 +120,7 @@ impl ResponseTracker {
                     status: ok.status,
                     affected_rows: ok.affected_rows,
                     last_insert_id: ok.last_insert_id,
+                    warnings: ok.warnings,
                 }
             }
             (State::First, Some(0xfb)) => {

@@ -7,7 +7,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use shardgate_pool::{PoolError, Pooled};
 use shardgate_topology::ShardId;
 use shardgate_wire::packet::{PacketHeader, next_packet};
-use shardgate_wire::response::{ErrPacket, OkPacket, put_eof};
+use shardgate_wire::response::{ErrPacket, put_eof};
 use shardgate_wire::stmt::{ExecuteRequest, SendLongData, encode_execute};
 use shardgate_wire::tracker::PacketRole;
 use shardgate_wire::{ResponseKind, ResponseTracker, WireError};
@@ -285,13 +285,14 @@ impl Session {
                     PacketRole::Ok {
                         affected_rows,
                         last_insert_id,
+                        warnings,
                         ..
                     } => {
                         if last_insert_id != 0 {
                             self.last_insert_id = last_insert_id;
                         }
                         self.row_count = affected_rows as i64;
-                        self.pending_warnings = OkPacket::decode(body).map_or(0, |ok| ok.warnings);
+                        self.pending_warnings = warnings;
                     }
                     PacketRole::RowsEnd { warnings, .. } => self.pending_warnings = warnings,
                     PacketRole::ColumnCount => self.row_count = -1,

@@ -329,15 +329,21 @@ impl Session {
 
 /// Whether the statement may call `VERSION()`, which the proxy answers with the version it advertises.
 fn calls_version(text: &str) -> bool {
-    text.len() >= 9 && text.to_ascii_lowercase().contains("version(")
+    contains_ignoring_case(text, b"version(")
 }
 
 /// Whether the statement reads `@@warning_count` or `@@error_count`.
 fn reads_diagnostics(text: &str) -> bool {
-    text.contains("@@") && {
-        let lower = text.to_ascii_lowercase();
-        lower.contains("warning_count") || lower.contains("error_count")
-    }
+    text.contains("@@")
+        && (contains_ignoring_case(text, b"warning_count")
+            || contains_ignoring_case(text, b"error_count"))
+}
+
+/// Whether `text` contains `needle` (ASCII), in any case, without making a lower-case copy of every statement.
+fn contains_ignoring_case(text: &str, needle: &[u8]) -> bool {
+    text.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn describe(kind: &StatementKind) -> String {
