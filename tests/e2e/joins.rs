@@ -70,18 +70,13 @@ async fn loaded() -> (Cluster, mysql_async::Conn, mysql_async::Conn) {
             .expect("multi-tenant INSERT through the proxy");
     }
     cluster.ddl_on_every_shard(COUNTRIES).await;
-    let backend = &cluster.backends()[0];
-    backend
-        .conn()
-        .await
-        .query_drop("CREATE DATABASE flat")
-        .await
-        .expect("create flat");
-    let mut flat = backend.conn_db(Some("flat")).await;
-    for sql in DDL.into_iter().map(str::to_owned).chain(inserts()) {
-        flat.query_drop(&sql).await.expect("flat setup");
-    }
-    flat.query_drop(COUNTRIES).await.expect("flat countries");
+    let setup: Vec<String> = DDL
+        .into_iter()
+        .map(str::to_owned)
+        .chain(inserts())
+        .chain([COUNTRIES.to_owned()])
+        .collect();
+    let flat = cluster.flat_database(&setup).await;
     (cluster, proxy, flat)
 }
 

@@ -49,10 +49,7 @@ async fn statements_in_one_query_are_routed_one_by_one_and_answered_in_order() {
         let cluster = Cluster::builder(2, 4).start().await;
         cluster.ddl_on_every_shard(ORDERS_DDL).await;
         let mut proxy = cluster.proxy_conn().await;
-        let backend = &cluster.backends()[0];
-        backend.exec("CREATE DATABASE flat").await;
-        let mut flat = backend.conn_db(Some("flat")).await;
-        flat.query_drop(ORDERS_DDL).await.expect("flat table");
+        let mut flat = cluster.flat_database(&[ORDERS_DDL]).await;
         for (sql, parts) in [
             ("INSERT INTO orders (id, tenant_id, note) VALUES (1, 5, 'a'); \
              INSERT INTO orders (id, tenant_id, note) VALUES (2, 6, 'b'), (3, 7, 'c'); \

@@ -61,15 +61,7 @@ async fn loaded() -> (Cluster, mysql_async::Conn, mysql_async::Conn) {
         .await
         .expect("multi-tenant INSERT through the proxy");
     assert_eq!(proxy.affected_rows(), 60);
-    let backend = &cluster.backends()[0];
-    let mut setup = backend.conn().await;
-    setup
-        .query_drop("CREATE DATABASE flat")
-        .await
-        .expect("create flat");
-    let mut flat = backend.conn_db(Some("flat")).await;
-    flat.query_drop(ITEMS_DDL).await.expect("flat DDL");
-    flat.query_drop(&insert).await.expect("flat insert");
+    let flat = cluster.flat_database(&[ITEMS_DDL, insert.as_str()]).await;
     (cluster, proxy, flat)
 }
 

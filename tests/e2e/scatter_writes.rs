@@ -11,10 +11,7 @@ async fn tenantless_writes_change_every_shard_when_the_config_allows_them() {
     bounded(async {
         let cluster = Cluster::builder(2, 4).allow_scatter_writes().start().await;
         cluster.ddl_on_every_shard(ORDERS_DDL).await;
-        let backend = &cluster.backends()[0];
-        backend.exec("CREATE DATABASE flat").await;
-        let mut flat = backend.conn_db(Some("flat")).await;
-        flat.query_drop(ORDERS_DDL).await.expect("flat table");
+        let mut flat = cluster.flat_database(&[ORDERS_DDL]).await;
         let mut proxy = cluster.proxy_conn().await;
         for id in 0..24u64 {
             let sql = insert_order(id, id % 8, if id % 3 == 0 { "old" } else { "new" });

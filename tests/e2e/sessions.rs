@@ -559,10 +559,7 @@ async fn information_schema_describes_the_keyspace_tables_as_drivers_and_dump_to
 async fn show_warnings_lists_what_the_sessions_previous_statement_left() {
     bounded(async {
         let cluster = start_with_orders(Cluster::builder(1, 2).pool_max_size(1)).await;
-        let backend = &cluster.backends()[0];
-        backend.exec("CREATE DATABASE flat").await;
-        let mut flat = backend.conn_db(Some("flat")).await;
-        flat.query_drop(ORDERS_DDL).await.expect("flat table");
+        let mut flat = cluster.flat_database(&[ORDERS_DDL]).await;
         let mut a = cluster.proxy_conn().await;
         let mut b = cluster.proxy_conn().await;
         let with_warning = "SELECT note FROM orders WHERE tenant_id = 5 AND id = 'abc'";

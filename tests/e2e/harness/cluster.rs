@@ -248,6 +248,20 @@ impl Cluster {
             })
     }
 
+    /// A plain database `flat` on the first server, holding every tenant in one place, after running `setup` in
+    /// it: the reference side of differential tests. Returns a connection to it.
+    pub async fn flat_database<S: AsRef<str>>(&self, setup: &[S]) -> mysql_async::Conn {
+        let backend = &self.backends[0];
+        backend.exec("CREATE DATABASE flat").await;
+        let mut flat = backend.conn_db(Some("flat")).await;
+        for sql in setup {
+            flat.query_drop(sql.as_ref())
+                .await
+                .unwrap_or_else(|e| panic!("`{}` in flat: {e}", sql.as_ref()));
+        }
+        flat
+    }
+
     /// `first` and the next tenant after it whose rows of `table` live on another shard.
     pub fn tenants_on_two_shards(&self, table: &str, first: u64) -> (u64, u64) {
         let shard = self.shard_index_for(table, first);
