@@ -24,6 +24,19 @@ impl Defaults {
     const POOL_MAX_SIZE: usize = 16;
     const ACQUIRE_TIMEOUT_MS: u64 = 5_000;
     const CONNECT_TIMEOUT_MS: u64 = 3_000;
+    /// HikariCP's defaults: idle connections go after 10 minutes, every connection after 30.
+    const IDLE_TIMEOUT_MS: u64 = 600_000;
+    const MAX_LIFETIME_MS: u64 = 1_800_000;
+    const MAX_WAITERS: usize = 1_000;
+    const HEALTH_CHECK_INTERVAL_MS: u64 = 2_000;
+    const BREAKER_FAILURES: u32 = 3;
+    const BREAKER_BACKOFF_MS: u64 = 200;
+    const BREAKER_MAX_BACKOFF_MS: u64 = 10_000;
+    const MAX_CLIENT_CONNECTIONS: usize = 10_000;
+    /// MySQL's wait_timeout.
+    const CLIENT_IDLE_TIMEOUT_MS: u64 = 28_800_000;
+    const DRAIN_TIMEOUT_MS: u64 = 30_000;
+    const ADMIN_LISTEN: &'static str = "127.0.0.1:15001";
     const PLAN_CACHE_SIZE: usize = 10_000;
     const SCATTER_FANOUT: usize = 32;
     const SCATTER_MAX_ROWS: usize = 100_000;
@@ -49,6 +62,23 @@ pub struct Config {
     /// Longest the connection phase (greeting to OK) may take.
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
+    /// Most client connections at once; one more is answered with ERR 1040 and closed.
+    #[serde(default = "default_max_client_connections")]
+    pub max_client_connections: usize,
+    /// A client that sends nothing for this long is disconnected (MySQL's wait_timeout; its open transaction
+    /// rolls back).
+    #[serde(default = "default_client_idle_timeout_ms")]
+    pub client_idle_timeout_ms: u64,
+    /// Longest a statement may run on a shard before the proxy kills it (KILL QUERY on a side connection) and
+    /// answers ERR 1969; 0 means no limit.
+    #[serde(default)]
+    pub statement_timeout_ms: u64,
+    /// On SIGTERM or SIGINT: how long running statements and open transactions get to finish.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+    /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics); empty turns it off.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: String,
     /// Auth plugin offered in the handshake: mysql_native_password or caching_sha2_password.
     #[serde(default = "default_auth_plugin")]
     pub auth_plugin: String,
@@ -116,27 +146,71 @@ pub struct BackendAuth {
     pub password: String,
 }
 
-/// Per-shard pool settings.
+/// Per-shard pool settings, and the health checks and circuit breaker of each backend server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolSettings {
-    /// Most backend connections per shard.
+    /// Most backend connections per shard (all workers together).
     #[serde(default = "default_pool_max_size")]
     pub max_size: usize,
+    /// Connections per shard kept open while idle.
+    #[serde(default)]
+    pub min_idle: usize,
     /// Longest a statement waits for a backend connection.
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// Statements per shard that may wait for a connection at once; past it they fail at once.
+    #[serde(default = "default_max_waiters")]
+    pub max_waiters: usize,
     /// Longest a backend connect and login may take.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// An idle connection beyond `min_idle` is closed after this long; 0 never.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// A connection is closed once this old (when it is next idle); 0 never.
+    #[serde(default = "default_max_lifetime_ms")]
+    pub max_lifetime_ms: u64,
+    /// How often each backend server is pinged.
+    #[serde(default = "default_health_check_interval_ms")]
+    pub health_check_interval_ms: u64,
+    /// Connect failures in a row that mark a backend server down (the breaker opens).
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// First wait before a down server is tried again; it doubles per failed try, with jitter.
+    #[serde(default = "default_breaker_backoff_ms")]
+    pub breaker_backoff_ms: u64,
+    /// Longest wait between tries of a down server.
+    #[serde(default = "default_breaker_max_backoff_ms")]
+    pub breaker_max_backoff_ms: u64,
+    /// Overrides by shard name (`max_size`, `min_idle`).
+    #[serde(default)]
+    pub shards: std::collections::BTreeMap<String, ShardPoolOverride>,
+}
+
+/// Pool sizes of one shard that differ from the `pool` defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardPoolOverride {
+    pub max_size: Option<usize>,
+    pub min_idle: Option<usize>,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
             max_size: Defaults::POOL_MAX_SIZE,
+            min_idle: 0,
             acquire_timeout_ms: Defaults::ACQUIRE_TIMEOUT_MS,
+            max_waiters: Defaults::MAX_WAITERS,
             connect_timeout_ms: Defaults::CONNECT_TIMEOUT_MS,
+            idle_timeout_ms: Defaults::IDLE_TIMEOUT_MS,
+            max_lifetime_ms: Defaults::MAX_LIFETIME_MS,
+            health_check_interval_ms: Defaults::HEALTH_CHECK_INTERVAL_MS,
+            breaker_failures: Defaults::BREAKER_FAILURES,
+            breaker_backoff_ms: Defaults::BREAKER_BACKOFF_MS,
+            breaker_max_backoff_ms: Defaults::BREAKER_MAX_BACKOFF_MS,
+            shards: Default::default(),
         }
     }
 }
@@ -148,6 +222,30 @@ impl PoolSettings {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
+
+    /// `max_size` and `min_idle` of shard `name`, overrides applied.
+    pub fn sizes_of(&self, name: &str) -> (usize, usize) {
+        let o = self.shards.get(name);
+        (
+            o.and_then(|o| o.max_size).unwrap_or(self.max_size),
+            o.and_then(|o| o.min_idle).unwrap_or(self.min_idle),
+        )
+    }
+
+    /// The breaker and health-check settings of every backend server.
+    pub fn health(&self) -> shardgate_pool::HealthConfig {
+        shardgate_pool::HealthConfig {
+            failure_threshold: self.breaker_failures,
+            base_backoff: Duration::from_millis(self.breaker_backoff_ms),
+            max_backoff: Duration::from_millis(self.breaker_max_backoff_ms),
+            check_interval: Duration::from_millis(self.health_check_interval_ms),
+        }
+    }
+}
+
+/// Milliseconds as a limit: 0 means none.
+fn limit(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 /// The topology source.
@@ -178,6 +276,39 @@ fn default_auth_plugin() -> String {
 }
 fn default_pool_max_size() -> usize {
     Defaults::POOL_MAX_SIZE
+}
+fn default_max_waiters() -> usize {
+    Defaults::MAX_WAITERS
+}
+fn default_idle_timeout_ms() -> u64 {
+    Defaults::IDLE_TIMEOUT_MS
+}
+fn default_max_lifetime_ms() -> u64 {
+    Defaults::MAX_LIFETIME_MS
+}
+fn default_health_check_interval_ms() -> u64 {
+    Defaults::HEALTH_CHECK_INTERVAL_MS
+}
+fn default_breaker_failures() -> u32 {
+    Defaults::BREAKER_FAILURES
+}
+fn default_breaker_backoff_ms() -> u64 {
+    Defaults::BREAKER_BACKOFF_MS
+}
+fn default_breaker_max_backoff_ms() -> u64 {
+    Defaults::BREAKER_MAX_BACKOFF_MS
+}
+fn default_max_client_connections() -> usize {
+    Defaults::MAX_CLIENT_CONNECTIONS
+}
+fn default_client_idle_timeout_ms() -> u64 {
+    Defaults::CLIENT_IDLE_TIMEOUT_MS
+}
+fn default_drain_timeout_ms() -> u64 {
+    Defaults::DRAIN_TIMEOUT_MS
+}
+fn default_admin_listen() -> String {
+    Defaults::ADMIN_LISTEN.to_string()
 }
 fn default_acquire_timeout_ms() -> u64 {
     Defaults::ACQUIRE_TIMEOUT_MS
@@ -249,6 +380,37 @@ impl Config {
         Duration::from_millis(self.handshake_timeout_ms)
     }
 
+    /// See `client_idle_timeout_ms` (0: none).
+    pub fn client_idle_timeout(&self) -> Option<Duration> {
+        limit(self.client_idle_timeout_ms)
+    }
+
+    /// See `statement_timeout_ms` (0: none).
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        limit(self.statement_timeout_ms)
+    }
+
+    /// See `drain_timeout_ms`.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+
+    /// The pool settings of shard `name` for one of `workers` workers: each worker gets an even share of the
+    /// shard's maxima (rounded up), so the shard sees at most about `max_size` connections.
+    pub fn pool_config(&self, name: &str, workers: usize) -> shardgate_pool::PoolConfig {
+        let workers = workers.max(1);
+        let (max_size, min_idle) = self.pool.sizes_of(name);
+        shardgate_pool::PoolConfig {
+            max_size: max_size.div_ceil(workers),
+            min_idle: min_idle.div_ceil(workers),
+            acquire_timeout: self.pool.acquire_timeout(),
+            max_waiters: self.pool.max_waiters.div_ceil(workers),
+            idle_timeout: limit(self.pool.idle_timeout_ms),
+            max_lifetime: limit(self.pool.max_lifetime_ms),
+            check_timeout: self.pool.connect_timeout(),
+        }
+    }
+
     /// Worker threads to run: `workers`, or one per CPU when it is 0.
     pub fn worker_count(&self) -> usize {
         match self.workers {
@@ -315,6 +477,40 @@ impl Config {
         if self.pool.max_size == 0 {
             p.push("pool.max_size: must be at least 1".to_string());
         }
+        for (name, o) in &self.pool.shards {
+            let (max_size, min_idle) = self.pool.sizes_of(name);
+            if o.max_size == Some(0) {
+                p.push(format!("pool.shards.{name}.max_size: must be at least 1"));
+            }
+            if min_idle > max_size {
+                p.push(format!(
+                    "pool.shards.{name}: min_idle {min_idle} is more than max_size {max_size}"
+                ));
+            }
+        }
+        if self.pool.min_idle > self.pool.max_size {
+            p.push("pool.min_idle: must not be more than pool.max_size".to_string());
+        }
+        if self.pool.max_waiters == 0 {
+            p.push("pool.max_waiters: must be at least 1".to_string());
+        }
+        if self.pool.breaker_failures == 0 {
+            p.push("pool.breaker_failures: must be at least 1".to_string());
+        }
+        if self.pool.health_check_interval_ms == 0 {
+            p.push("pool.health_check_interval_ms: must be at least 1".to_string());
+        }
+        if self.max_client_connections == 0 {
+            p.push("max_client_connections: must be at least 1".to_string());
+        }
+        if !self.admin_listen.is_empty()
+            && self.admin_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            p.push(format!(
+                "admin_listen: {:?} is not an address:port (or empty to turn it off)",
+                self.admin_listen
+            ));
+        }
         if self.scatter_fanout == 0 {
             p.push("scatter_fanout: must be at least 1".to_string());
         }
@@ -345,6 +541,9 @@ mod tests {
         assert_eq!(c.transaction_mode, TransactionMode::Multi);
         assert!(!c.allow_scatter_writes);
         assert_eq!(c.server_version_number(), 101106);
+        assert_eq!(c.max_client_connections, 10_000);
+        assert_eq!(c.statement_timeout(), None);
+        assert_eq!(c.admin_listen, "127.0.0.1:15001");
         assert!(c.validate().is_empty());
     }
 
@@ -365,6 +564,28 @@ mod tests {
             "users: []\nbackend: {user: root}\ntopology: {file: t}\ntransaction_mode: xa\n",
         );
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn shard_overrides_change_only_their_shard_and_are_split_between_workers() {
+        let c: Config = serde_yaml_ng::from_str(
+            "users: [{name: a, password: x}]\nbackend: {user: root}\ntopology: {file: t}\n\
+             pool: {max_size: 8, min_idle: 2, shards: {'-80': {max_size: 32}}}\n",
+        )
+        .unwrap();
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let hot = c.pool_config("-80", 2);
+        let other = c.pool_config("80-", 2);
+        assert_eq!((hot.max_size, hot.min_idle), (16, 1));
+        assert_eq!((other.max_size, other.min_idle), (4, 1));
+        let bad: Config = serde_yaml_ng::from_str(
+            "users: [{name: a, password: x}]\nbackend: {user: root}\ntopology: {file: t}\n\
+             pool: {max_size: 8, shards: {'-80': {max_size: 0}, '80-': {min_idle: 9}}}\n",
+        )
+        .unwrap();
+        let p = bad.validate().join("\n");
+        assert!(p.contains("pool.shards.-80.max_size"), "{p}");
+        assert!(p.contains("min_idle 9 is more than max_size 8"), "{p}");
     }
 
     #[test]

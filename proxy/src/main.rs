@@ -6,9 +6,11 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
 mod backend;
 mod charset;
 mod config;
+mod metrics;
 mod mysql_error;
 mod routing;
 mod sequences;
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use shardgate_topology::Topology;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Command-line flags.
 #[derive(Parser, Debug)]
@@ -48,13 +50,45 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    // Handlers first: a SIGTERM during startup must drain (nothing to drain yet), not kill the process.
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("signal runtime")?;
+    let (mut term, mut int) = signals.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        anyhow::Ok((term, int))
+    })?;
     let config = config::Config::load(&args.config)?;
     let topology = Topology::load(&config.topology.file)
         .with_context(|| format!("invalid topology {}", config.topology.file.display()))?;
+    for name in config.pool.shards.keys() {
+        if !topology.shards().iter().any(|s| &s.name == name) {
+            anyhow::bail!(
+                "pool.shards: {name:?} is not a shard of {}",
+                config.topology.file.display()
+            );
+        }
+    }
     let listener = std::net::TcpListener::bind(&config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
+    let admin = match config.admin_listen.as_str() {
+        "" => None,
+        a => {
+            let l = std::net::TcpListener::bind(a)
+                .with_context(|| format!("binding admin_listen {a}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+    };
+    let admin_addr = admin
+        .as_ref()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?;
     let workers = config.worker_count();
     let decisions = match config.transaction_mode {
         config::TransactionMode::Twopc => Some(Arc::new(recover_twopc(&config, &topology)?)),
@@ -67,18 +101,40 @@ fn run(args: Args) -> anyhow::Result<()> {
     server::log_start(&shared, addr, workers);
     // Harnesses and scripts wait for this line; it is the only thing shardgate prints on stdout.
     let mut out = std::io::stdout().lock();
-    writeln!(out, "shardgate listening mysql={addr}")?;
+    match admin_addr {
+        Some(admin) => writeln!(out, "shardgate listening mysql={addr} admin={admin}")?,
+        None => writeln!(out, "shardgate listening mysql={addr}")?,
+    }
     out.flush()?;
     drop(out);
-    let signals = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("signal runtime")?;
-    signals
-        .block_on(tokio::signal::ctrl_c())
-        .context("waiting for ctrl-c")?;
-    info!("interrupted; exiting");
-    Ok(())
+    signals.block_on(async {
+        if let Some(listener) = admin {
+            let listener = tokio::net::TcpListener::from_std(listener).context("admin listener")?;
+            tokio::spawn(admin::serve(Arc::clone(&shared), listener));
+        }
+        let signal = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        let drain = shared.config.drain_timeout();
+        info!(
+            signal,
+            clients = shared.clients(),
+            ?drain,
+            "shutting down: draining client connections"
+        );
+        shared.begin_shutdown();
+        let left = shared.drained(drain).await;
+        if left > 0 {
+            warn!(
+                left,
+                "drain timeout: closing the remaining client connections"
+            );
+        } else {
+            info!("drained; exiting");
+        }
+        anyhow::Ok(())
+    })
 }
 
 /// Opens the two-phase-commit decision log and resolves every branch a previous run left prepared, before any

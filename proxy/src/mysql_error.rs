@@ -19,7 +19,7 @@ macro_rules! codes {
 }
 
 codes! {
-    /// Pool exhausted for longer than the acquire timeout.
+    /// Too many client connections, or a shard's pool exhausted for longer than the acquire timeout.
     ER_CON_COUNT_ERROR = 1040, "08004";
     /// The handshake response could not be decoded.
     ER_HANDSHAKE_ERROR = 1043, "08S01";
@@ -29,6 +29,8 @@ codes! {
     ER_UNKNOWN_COM_ERROR = 1047, "08S01";
     /// USE or COM_INIT_DB of a database that is not the keyspace.
     ER_BAD_DB_ERROR = 1049, "42000";
+    /// The proxy is shutting down.
+    ER_SERVER_SHUTDOWN = 1053, "08S01";
     /// The statement does not parse.
     ER_PARSE_ERROR = 1064, "42000";
     /// The statement is empty (only blanks or comments).
@@ -63,6 +65,8 @@ codes! {
     ER_CANT_CHANGE_TX_CHARACTERISTICS = 1568, "25001";
     /// A session holds too many prepared statements.
     ER_MAX_PREPARED_STMT_COUNT_REACHED = 1461, "42000";
+    /// A statement ran past `statement_timeout_ms` (MariaDB's own error for max_statement_time).
+    ER_STATEMENT_TIMEOUT = 1969, "70100";
 }
 
 /// An error on its way to a client: code, SQLSTATE and message.
@@ -118,6 +122,7 @@ mod tests {
             (ER_ACCESS_DENIED_ERROR, 1045, "28000"),
             (ER_UNKNOWN_COM_ERROR, 1047, "08S01"),
             (ER_BAD_DB_ERROR, 1049, "42000"),
+            (ER_SERVER_SHUTDOWN, 1053, "08S01"),
             (ER_PARSE_ERROR, 1064, "42000"),
             (ER_EMPTY_QUERY, 1065, "42000"),
             (ER_UNKNOWN_CHARACTER_SET, 1115, "42000"),
@@ -135,6 +140,7 @@ mod tests {
             (ER_QUERY_ON_FOREIGN_DATA_SOURCE, 1430, "HY000"),
             (ER_MAX_PREPARED_STMT_COUNT_REACHED, 1461, "42000"),
             (ER_CANT_CHANGE_TX_CHARACTERISTICS, 1568, "25001"),
+            (ER_STATEMENT_TIMEOUT, 1969, "70100"),
         ];
         for (c, code, state) in table {
             assert_eq!((c.code, c.state), (code, state));

@@ -5,56 +5,68 @@
 
 use std::sync::Arc;
 
-use shardgate_pool::{Pool, PoolConfig};
+use shardgate_pool::{Health, Pool};
 use shardgate_topology::{ShardId, Topology};
 
 use crate::backend::{BackendTarget, ShardConnector};
 use crate::config::Config;
 
-/// A shard's pools: CLIENT_FOUND_ROWS changes what UPDATE reports, so connections opened with and without it are
-/// never mixed.
-pub struct ShardPools {
-    plain: Pool<ShardConnector>,
-    found_rows: Pool<ShardConnector>,
-}
-
-impl ShardPools {
-    /// The pool whose connections match the client's CLIENT_FOUND_ROWS choice.
-    pub fn get(&self, found_rows: bool) -> &Pool<ShardConnector> {
-        if found_rows {
-            &self.found_rows
-        } else {
-            &self.plain
-        }
-    }
-}
+/// A shard's pool (one per worker). Its connections are keyed by CLIENT_FOUND_ROWS, which changes what UPDATE
+/// reports, so a client only ever gets a connection opened with its own choice.
+pub type ShardPool = Pool<ShardConnector>;
 
 /// A topology snapshot and the pools of its shards, one set per worker thread (indexed by worker, then
 /// [`ShardId`]). A session only uses its own worker's pools, so a backend connection is always driven by the
 /// thread whose reactor it is registered with.
 pub struct Routing {
     pub topology: Arc<Topology>,
-    pools: Vec<Vec<ShardPools>>,
+    pools: Vec<Vec<ShardPool>>,
+    /// The health (breaker, checks) of each backend server, indexed like `topology.backends()`; every pool of
+    /// every shard on a server shares it, on every worker.
+    health: Vec<Arc<Health>>,
 }
 
 impl Routing {
-    /// Pools for every shard of `topology` and every worker; `pool.max_size` is split evenly between workers
-    /// (rounded up), so a shard sees at most about `max_size` connections. Connections open lazily, on first use.
+    /// Pools for every shard of `topology` and every worker; pool sizes are split evenly between workers
+    /// (rounded up), so a shard sees at most about `max_size` connections. Connections open on first use, or
+    /// ahead of it up to `min_idle`.
     pub fn new(topology: Arc<Topology>, config: &Config, workers: usize) -> Routing {
         let workers = workers.max(1);
-        let pool_config = PoolConfig {
-            max_size: config.pool.max_size.div_ceil(workers),
-            acquire_timeout: config.pool.acquire_timeout(),
-        };
-        let pools = (0..workers)
-            .map(|_| worker_pools(&topology, config, pool_config))
+        let health: Vec<Arc<Health>> = topology
+            .backends()
+            .iter()
+            .map(|_| Arc::new(Health::new(config.pool.health())))
             .collect();
-        Routing { topology, pools }
+        let pools = (0..workers)
+            .map(|_| worker_pools(&topology, config, workers, &health))
+            .collect();
+        Routing {
+            topology,
+            pools,
+            health,
+        }
     }
 
-    /// The pools of one shard of this snapshot, as seen by one worker.
-    pub fn pools(&self, worker: usize, shard: ShardId) -> Option<&ShardPools> {
+    /// The pool of one shard of this snapshot, as seen by one worker.
+    pub fn pool(&self, worker: usize, shard: ShardId) -> Option<&ShardPool> {
         self.pools.get(worker)?.get(shard.0 as usize)
+    }
+
+    /// Every shard's pool of one worker, in shard order.
+    pub fn worker_pools(&self, worker: usize) -> &[ShardPool] {
+        self.pools.get(worker).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every worker's pool of one shard.
+    pub fn shard_pools(&self, shard: ShardId) -> impl Iterator<Item = &ShardPool> {
+        self.pools
+            .iter()
+            .filter_map(move |w| w.get(shard.0 as usize))
+    }
+
+    /// The health of each backend server, in the order of `topology.backends()`.
+    pub fn health(&self) -> &[Arc<Health>] {
+        &self.health
     }
 
     /// A readable name for a shard in messages: `-02 (127.0.0.1:3307/app_000)`.
@@ -104,29 +116,36 @@ impl shardgate_sql::Schema for TopologySchema<'_> {
 }
 
 /// One worker's pools, indexed by shard.
-fn worker_pools(topology: &Topology, config: &Config, pool_config: PoolConfig) -> Vec<ShardPools> {
+fn worker_pools(
+    topology: &Topology,
+    config: &Config,
+    workers: usize,
+    health: &[Arc<Health>],
+) -> Vec<ShardPool> {
     topology
         .shards()
         .iter()
         .map(|shard| {
+            let pool_config = config.pool_config(&shard.name, workers);
+            // Validation gives every shard a backend; a missing one gets a health of its own (never shared).
+            let health = health
+                .get(shard.backend)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Health::new(config.pool.health())));
             let (host, port) = topology
                 .backend_of(shard)
                 .map_or((String::new(), 0), |b| (b.host.clone(), b.port));
-            let target = |found_rows| ShardConnector {
+            let connector = ShardConnector {
                 target: BackendTarget {
-                    host: host.clone(),
+                    host,
                     port,
                     database: shard.database.clone(),
                     user: config.backend.user.clone(),
                     password: config.backend.password.clone(),
-                    found_rows,
                     connect_timeout: config.pool.connect_timeout(),
                 },
             };
-            ShardPools {
-                plain: Pool::new(target(false), pool_config),
-                found_rows: Pool::new(target(true), pool_config),
-            }
+            Pool::with_health(connector, pool_config, health)
         })
         .collect()
 }

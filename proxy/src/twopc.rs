@@ -186,10 +186,9 @@ impl DecisionLog {
                 database: shard.database.clone(),
                 user: config.backend.user.clone(),
                 password: config.backend.password.clone(),
-                found_rows: false,
                 connect_timeout: config.pool.connect_timeout(),
             };
-            let mut conn = BackendConn::connect(&target)
+            let mut conn = BackendConn::connect(&target, false)
                 .await
                 .map_err(|e| failed(e.to_string()))?;
             for (gtrid, bqual) in prepared_branches(&mut conn)

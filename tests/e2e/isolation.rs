@@ -38,7 +38,7 @@ async fn statements_that_keep_or_read_connection_state_are_refused() {
             &[
                 "SELECT @v := 'secret'",
                 "SELECT FOUND_ROWS()",
-                "SELECT GET_LOCK('x', 0)",
+                "SELECT GET_LOCK('x', 0) + 1",
                 "SELECT LOAD_FILE('/etc/passwd')",
                 "CREATE TEMPORARY TABLE orders (id BIGINT, tenant_id BIGINT UNSIGNED, note VARCHAR(64))",
             ],

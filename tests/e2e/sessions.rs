@@ -592,7 +592,7 @@ async fn show_warnings_lists_what_the_sessions_previous_statement_left() {
         let _: Vec<u64> = a.query("SELECT 1").await.expect("clean statement");
         let none: Vec<Row> = a.query("SHOW WARNINGS").await.expect("SHOW WARNINGS");
         assert!(none.is_empty());
-        assert!(a.query_drop("SELECT GET_LOCK('x', 0)").await.is_err());
+        assert!(a.query_drop("SELECT FOUND_ROWS()").await.is_err());
         let error: Vec<Row> = a
             .query("SHOW WARNINGS")
             .await

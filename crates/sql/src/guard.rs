@@ -51,6 +51,12 @@ pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
                         .iter()
                         .any(|f| f.eq_ignore_ascii_case(word))
                 {
+                    if word.to_ascii_uppercase().contains("LOCK") {
+                        return Some(format!(
+                            "{word}() is only supported alone, as `SELECT {word}(…)`: the proxy must read its result \
+                             to know which backend connection the session's locks keep"
+                        ));
+                    }
                     return Some(format!(
                         "{word}() is not supported: it reads or keeps state on a backend connection other sessions \
                          share"

@@ -69,6 +69,7 @@ mod fill;
 pub mod guard;
 mod lexer;
 mod literal;
+pub mod locks;
 mod plan;
 mod position;
 pub mod rewrite;

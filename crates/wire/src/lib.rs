@@ -23,5 +23,5 @@ pub mod tracker;
 
 pub use error::WireError;
 pub use packet::{MAX_PAYLOAD, PacketHeader};
-pub use stream::{LARGE_BUFFER, PacketStream, SMALL_BUFFER};
+pub use stream::{LARGE_BUFFER, Packet, PacketStream, SMALL_BUFFER};
 pub use tracker::{ResponseKind, ResponseTracker, TrackerEvent};

@@ -52,14 +52,14 @@ pub struct BackendTarget {
     pub database: String,
     pub user: String,
     pub password: String,
-    /// Open the connection with CLIENT_FOUND_ROWS (UPDATE reports matched rather than changed rows).
-    pub found_rows: bool,
     pub connect_timeout: Duration,
 }
 
 /// A logged-in backend connection.
 pub struct BackendConn {
     pub stream: PacketStream<TcpStream>,
+    /// The server's id for this connection: what `KILL QUERY` names.
+    pub thread_id: u32,
     /// The session settings in force on this connection.
     pub applied: Arc<SessionSettings>,
     /// Statements prepared on this connection: SQL text to the server's statement id.
@@ -78,15 +78,19 @@ pub enum BackendError {
     },
     #[error("login to {addr}: {source}")]
     Login { addr: String, source: WireError },
+    #[error("{addr}: {source}")]
+    Command { addr: String, source: WireError },
     #[error("backend {addr} lacks CLIENT_DEPRECATE_EOF (MariaDB 10.2+ or MySQL 5.7+ is required)")]
     TooOld { addr: String },
 }
 
 impl BackendConn {
-    /// Connects and logs in, bounded by the target's connect timeout.
-    pub async fn connect(t: &BackendTarget) -> Result<BackendConn, BackendError> {
+    /// Connects and logs in, bounded by the target's connect timeout. `found_rows` opens the connection with
+    /// CLIENT_FOUND_ROWS (UPDATE reports matched rather than changed rows).
+    pub async fn connect(t: &BackendTarget, found_rows: bool) -> Result<BackendConn, BackendError> {
         let addr = format!("{}:{}", t.host, t.port);
-        match tokio::time::timeout(t.connect_timeout, Self::connect_inner(t, &addr)).await {
+        let login = Self::connect_inner(t, &addr, found_rows);
+        match tokio::time::timeout(t.connect_timeout, login).await {
             Ok(r) => r,
             Err(_) => Err(BackendError::ConnectTimeout {
                 addr,
@@ -95,7 +99,11 @@ impl BackendConn {
         }
     }
 
-    async fn connect_inner(t: &BackendTarget, addr: &str) -> Result<BackendConn, BackendError> {
+    async fn connect_inner(
+        t: &BackendTarget,
+        addr: &str,
+        found_rows: bool,
+    ) -> Result<BackendConn, BackendError> {
         let tcp = TcpStream::connect((t.host.as_str(), t.port))
             .await
             .map_err(|source| BackendError::Connect {
@@ -125,7 +133,7 @@ impl BackendConn {
         }
         let mut caps =
             BACKEND_CAPABILITIES & hs.capabilities | CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41;
-        if t.found_rows {
+        if found_rows {
             caps |= CLIENT_FOUND_ROWS;
         }
         let token =
@@ -148,6 +156,7 @@ impl BackendConn {
             .map_err(login)?;
         Ok(BackendConn {
             stream,
+            thread_id: hs.connection_id,
             applied: Arc::new(SessionSettings::new(INITIAL_NAMES)),
             statements: HashMap::new(),
         })
@@ -188,6 +197,36 @@ impl BackendConn {
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
+    }
+
+    /// Sends a command that has no argument and an OK or ERR reply (COM_PING, COM_RESET_CONNECTION).
+    async fn simple_command(&mut self, command: u8) -> Result<(), WireError> {
+        self.stream.queue(0, &[command]);
+        self.stream.flush().await?;
+        let Some(p) = self.stream.read_packet(BACKEND_MAX_PACKET).await? else {
+            return Err(WireError::Truncated { got: 0, want: 4 });
+        };
+        match p.payload.first() {
+            Some(0x00) => Ok(()),
+            Some(0xff) => Err(ErrPacket::decode(&p.payload)?.into()),
+            _ => Err(WireError::Malformed {
+                what: "reply to a simple command",
+                detail: format!("{} bytes, first {:?}", p.payload.len(), p.payload.first()),
+            }),
+        }
+    }
+
+    /// COM_RESET_CONNECTION: the server drops the connection's session state (variables, temporary tables, user
+    /// locks, prepared statements, an open transaction) and the connection is as fresh as a new one.
+    pub async fn reset(&mut self) -> Result<(), WireError> {
+        self.simple_command(shardgate_wire::command::COM_RESET_CONNECTION)
+            .await?;
+        self.statements.clear();
+        // The server goes back to the login character set; say so explicitly rather than rely on it.
+        self.run_internal(&format!("SET NAMES {INITIAL_NAMES}"))
+            .await?;
+        self.applied = Arc::new(SessionSettings::new(INITIAL_NAMES));
+        Ok(())
     }
 
     /// Brings the connection's settings to `wanted` if they differ. On an error the connection keeps what it had
@@ -262,7 +301,44 @@ pub struct ShardConnector {
 impl Manager for ShardConnector {
     type Conn = BackendConn;
     type Error = BackendError;
-    async fn connect(&self) -> Result<BackendConn, BackendError> {
-        BackendConn::connect(&self.target).await
+    /// Whether the connection has CLIENT_FOUND_ROWS, which changes what UPDATE reports: a client gets a
+    /// connection opened with its own choice.
+    type Key = bool;
+    async fn connect(&self, found_rows: bool) -> Result<BackendConn, BackendError> {
+        BackendConn::connect(&self.target, found_rows).await
+    }
+
+    async fn check(&self, conn: &mut BackendConn) -> Result<(), BackendError> {
+        conn.simple_command(shardgate_wire::command::COM_PING)
+            .await
+            .map_err(|source| self.failed(source))
+    }
+
+    async fn reset(&self, conn: &mut BackendConn) -> Result<(), BackendError> {
+        conn.reset().await.map_err(|source| self.failed(source))
+    }
+}
+
+impl ShardConnector {
+    fn failed(&self, source: WireError) -> BackendError {
+        BackendError::Command {
+            addr: format!("{}:{}", self.target.host, self.target.port),
+            source,
+        }
+    }
+
+    /// Asks the server, on a connection of its own, to stop the statement running on connection `thread_id`
+    /// (`KILL QUERY`): the statement ends with ERR 1317 and the connection stays usable.
+    pub async fn kill_query(&self, thread_id: u32) -> Result<(), BackendError> {
+        let mut side = BackendConn::connect(&self.target, false).await?;
+        let sql = format!("KILL QUERY {thread_id}");
+        let kill = side.run_internal(&sql);
+        match tokio::time::timeout(self.target.connect_timeout, kill).await {
+            Ok(r) => r.map_err(|source| self.failed(source)),
+            Err(_) => Err(BackendError::ConnectTimeout {
+                addr: format!("{}:{}", self.target.host, self.target.port),
+                timeout: self.target.connect_timeout,
+            }),
+        }
     }
 }

@@ -26,6 +26,10 @@ pub(super) const ER_LOCK_DEADLOCK: u16 = 1213;
 /// How long to look for a server's reply after sending it the command failed.
 const AFTER_WRITE_ERROR_READ: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long a statement killed for its timeout gets to end (with the server's ERR 1317) before the proxy gives up
+/// on its connection: a server that does not answer a KILL is hung.
+pub(super) const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What to run on the shard.
 #[derive(Clone, Copy)]
 pub(super) enum ShardCommand<'a> {
@@ -41,7 +45,7 @@ pub(super) enum ShardCommand<'a> {
 }
 
 /// How a forwarded reply ended, once the client has all of it.
-enum Reply {
+pub(super) enum Reply {
     /// The backend connection is idle and can go back to the pool.
     Clean,
     /// As `Clean`, but the server rolled back the connection's transaction (a deadlock victim): the rest of a
@@ -50,10 +54,13 @@ enum Reply {
     /// The client has its whole reply, but the connection must be closed: more bytes followed the reply (it is
     /// out of step), or the server reported a network error (08S01) and is closing it.
     Unusable,
+    /// The statement ran past its timeout and was killed; the client has the timeout error. A KILL sent as the
+    /// statement was finishing could still hit the connection's next statement, so it serves no other session.
+    Killed,
 }
 
 /// How forwarding one reply failed.
-enum ForwardError {
+pub(super) enum ForwardError {
     /// The backend connection broke; `sent` says whether part of the reply already reached the client, and
     /// `next_seq` is the sequence id the client expects next.
     Backend {
@@ -146,6 +153,13 @@ impl Session {
                     }
                     return Ok(());
                 }
+                Ok(Reply::Killed) => {
+                    // Inside a transaction the transaction goes on, as on MySQL: only the statement failed.
+                    if held {
+                        self.give_back(shard, conn, held);
+                    }
+                    return Ok(());
+                }
                 Ok(Reply::Unusable) => {
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), "backend connection unusable after a reply; closed");
                     drop(conn);
@@ -168,15 +182,29 @@ impl Session {
                         continue;
                     }
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), %error, "backend failed during a statement");
-                    let mut msg = format!(
-                        "Lost connection to shard {} during query: {error}",
-                        routing.describe(shard)
-                    );
+                    let hung = matches!(&error, WireError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut);
+                    let mut msg = if hung {
+                        format!(
+                            "Query execution was interrupted (statement_timeout_ms exceeded); shard {} did not \
+                             answer the KILL and its connection was closed",
+                            routing.describe(shard)
+                        )
+                    } else {
+                        format!(
+                            "Lost connection to shard {} during query: {error}",
+                            routing.describe(shard)
+                        )
+                    };
                     if held && self.txn.is_some() {
                         self.abort_transaction(routing).await;
                         msg.push_str("; the transaction was rolled back on every shard");
                     }
-                    let e = MysqlError::new(ER_NET_READ_ERROR, msg);
+                    let code = if hung {
+                        ER_STATEMENT_TIMEOUT
+                    } else {
+                        ER_NET_READ_ERROR
+                    };
+                    let e = MysqlError::new(code, msg);
                     shardgate_wire::response::put_err(
                         self.client.write_buf(),
                         next_seq,
@@ -197,15 +225,14 @@ impl Session {
         shard: ShardId,
     ) -> Result<Pooled<ShardConnector>, MysqlError> {
         let found_rows = self.caps & shardgate_wire::capability::CLIENT_FOUND_ROWS != 0;
-        let Some(pools) = routing.pools(self.worker, shard) else {
+        let Some(pool) = routing.pool(self.worker, shard) else {
             return Err(MysqlError::new(
                 ER_NOT_SUPPORTED_YET,
                 format!("shard #{} is not in the topology", shard.0),
             ));
         };
-        let mut conn = pools
+        let mut conn = pool
             .get(found_rows)
-            .get()
             .await
             .map_err(|e| pool_error(routing, shard, e))?;
         if let Err(e) = conn.ensure_settings(&self.settings).await {
@@ -239,10 +266,11 @@ impl Session {
         }
     }
 
-    /// Sends the command and forwards the reply until the tracker says it is complete.
-    async fn forward(
+    /// Sends the command and forwards the reply until the tracker says it is complete. Past `statement_timeout_ms`
+    /// the statement is killed (KILL QUERY on a side connection) and its ERR replaced by the timeout error.
+    pub(super) async fn forward(
         &mut self,
-        conn: &mut BackendConn,
+        conn: &mut Pooled<ShardConnector>,
         payload: &[u8],
         kind: ResponseKind,
     ) -> Result<Reply, ForwardError> {
@@ -265,7 +293,12 @@ impl Session {
         let mut server_closing = false;
         let mut rolled_back = false;
         let write_timeout = self.shared.config.client_write_timeout();
+        let timeout = self.shared.config.statement_timeout();
+        let mut deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut killed = false;
         loop {
+            // Once killed, packets are copied one by one so the ERR can be replaced.
+            let copying = translate || killed;
             let rbuf = conn.stream.read_buf();
             let mut consumed = 0;
             let mut done = false;
@@ -306,8 +339,16 @@ impl Session {
                     }
                     _ => {}
                 }
-                if translate {
+                if killed && ev.role == PacketRole::Err {
+                    let e = statement_timeout_error(timeout);
+                    self.warnings = vec![Warning::error(e.code, &e.message)];
+                    let seq = h.seq.wrapping_add(shift);
+                    let out = self.client.write_buf();
+                    shardgate_wire::response::put_err(out, seq, e.code, &e.state, &e.message);
+                } else if translate {
                     shift = self.translate_packet(h, body, ev.role, shift);
+                } else if copying {
+                    copy_packet(self.client.write_buf(), h.seq.wrapping_add(shift), body);
                 }
                 next_seq = h.seq.wrapping_add(shift).wrapping_add(1);
                 consumed = range.end;
@@ -318,14 +359,14 @@ impl Session {
             }
             if consumed > 0 && self.capture {
                 // Several statements in one COM_QUERY: the replies are collected, renumbered and sent together.
-                if !translate {
+                if !copying {
                     self.client.write_buf().extend_from_slice(&rbuf[..consumed]);
                 }
                 sent = true;
                 conn.stream.read_buf().advance(consumed);
             } else if consumed > 0 {
                 // A client that stops reading must not hold a backend connection forever.
-                let write = if translate {
+                let write = if copying {
                     tokio::time::timeout(write_timeout, self.client.flush()).await
                 } else {
                     tokio::time::timeout(write_timeout, self.client.write_raw(&rbuf[..consumed]))
@@ -350,6 +391,9 @@ impl Session {
                 if server_closing || !conn.stream.read_buf().is_empty() {
                     return Ok(Reply::Unusable);
                 }
+                if killed {
+                    return Ok(Reply::Killed);
+                }
                 if rolled_back {
                     return Ok(Reply::RolledBack);
                 }
@@ -360,6 +404,26 @@ impl Session {
                 tokio::time::timeout(AFTER_WRITE_ERROR_READ, conn.stream.fill())
                     .await
                     .unwrap_or(Ok(0))
+            } else if let Some(at) = deadline {
+                match tokio::time::timeout_at(at, conn.stream.fill()).await {
+                    Ok(r) => r,
+                    Err(_) if killed => {
+                        let hung = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no answer to KILL QUERY",
+                        );
+                        return Err(backend(WireError::Io(hung), sent, next_seq));
+                    }
+                    Err(_) => {
+                        killed = true;
+                        deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
+                        let (thread_id, manager) = (conn.thread_id, conn.manager());
+                        if let Err(e) = manager.kill_query(thread_id).await {
+                            warn!(conn = self.conn_id, error = %e, "KILL QUERY for a statement past its timeout failed");
+                        }
+                        continue;
+                    }
+                }
             } else {
                 conn.stream.fill().await
             };
@@ -433,6 +497,15 @@ pub(super) async fn bind_execute(
     Ok(packet)
 }
 
+/// The error a statement killed for `statement_timeout_ms` ends with: MariaDB's own for max_statement_time.
+fn statement_timeout_error(timeout: Option<std::time::Duration>) -> MysqlError {
+    let ms = timeout.map_or(0, |t| t.as_millis());
+    MysqlError::new(
+        ER_STATEMENT_TIMEOUT,
+        format!("Query execution was interrupted (statement_timeout_ms = {ms} exceeded)"),
+    )
+}
+
 fn copy_packet(out: &mut bytes::BytesMut, seq: u8, body: &[u8]) {
     out.reserve(PacketHeader::SIZE + body.len());
     out.put_uint_le(body.len() as u64, 3);
@@ -449,13 +522,28 @@ fn pool_error(routing: &Routing, shard: ShardId, e: PoolError<BackendError>) -> 
                 "Too many connections: no backend connection free for shard {name} after {waited:?} ({max_size} in use)"
             ),
         ),
+        PoolError::QueueFull { waiters, max_size } => MysqlError::new(
+            ER_CON_COUNT_ERROR,
+            format!(
+                "Too many connections: {waiters} statements already waiting for shard {name} ({max_size} in use)"
+            ),
+        ),
+        PoolError::Unavailable {
+            retry_in,
+            last_error,
+        } => MysqlError::new(
+            ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
+            format!(
+                "Unable to connect to shard {name}: its server is marked down after failed connects \
+                 (next try in {retry_in:?}): {last_error}"
+            ),
+        ),
         PoolError::Connect(e) => MysqlError::new(
             ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
             format!("Unable to connect to shard {name}: {e}"),
         ),
-        PoolError::Closed => MysqlError::new(
-            ER_CONNECT_TO_FOREIGN_DATA_SOURCE,
-            format!("shard {name} is shutting down"),
-        ),
+        PoolError::Closed => {
+            MysqlError::new(ER_SERVER_SHUTDOWN, format!("shard {name} is shutting down"))
+        }
     }
 }

@@ -7,6 +7,7 @@
 mod answered;
 mod forward;
 mod inspect;
+mod locks;
 mod login;
 mod multi_shard;
 mod multi_statements;
@@ -74,6 +75,10 @@ pub struct Session {
     /// Sequence id of the first packet of the proxy's reply to the current command: 1, unless the command was
     /// split into 16 MiB parts.
     reply_seq: u8,
+    /// Turns true when the proxy starts shutting down.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The connection holding the session's user locks (`GET_LOCK`), while it holds any.
+    locks: Option<locks::LockConn>,
 }
 
 impl Session {
@@ -103,6 +108,7 @@ impl Session {
             }
         };
         let settings = Arc::new(SessionSettings::new(login.names));
+        let shutdown = shared.shutdown_signal();
         let mut session = Session {
             shared,
             client,
@@ -123,11 +129,47 @@ impl Session {
             pending_warnings: 0,
             scratch: Scratch::default(),
             reply_seq: 1,
+            shutdown,
+            locks: None,
         };
         debug!(conn = conn_id, %peer, user = %session.user, "client logged in");
         match session.command_loop().await {
             Ok(()) => debug!(conn = conn_id, "client quit"),
             Err(e) => info!(conn = conn_id, %peer, error = %e, "client connection closed"),
+        }
+        // A client that leaves mid-transaction: its shards roll back and their connections go back to the pools.
+        let routing = session.shared.routing.load();
+        session.end_transaction(&routing, false).await;
+        session.release_locks().await;
+    }
+
+    /// The next command packet; `None` when the session should end quietly: the client closed, stayed idle past
+    /// `client_idle_timeout_ms`, or the proxy is shutting down and the session has nothing in progress.
+    async fn next_command(
+        &mut self,
+        limit: usize,
+    ) -> Result<Option<shardgate_wire::Packet>, WireError> {
+        let idle = self.shared.config.client_idle_timeout();
+        let idle_deadline = async {
+            match idle {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Inside a transaction the session stays until it ends (or the drain timeout ends the process).
+        let drain = self.txn.is_none();
+        tokio::select! {
+            // A command already on its way is served even if shutdown started meanwhile.
+            biased;
+            packet = self.client.read_packet(limit) => packet,
+            _ = self.shutdown.wait_for(|draining| *draining), if drain => {
+                debug!(conn = self.conn_id, "closing an idle client connection for shutdown");
+                Ok(None)
+            }
+            () = idle_deadline => {
+                info!(conn = self.conn_id, timeout = ?idle, "client idle past client_idle_timeout_ms; disconnected");
+                Ok(None)
+            }
         }
     }
 
@@ -136,7 +178,7 @@ impl Session {
         loop {
             // A large statement or reply grew the buffers; idle sessions give that memory back.
             self.client.shrink_to(SMALL_BUFFER);
-            let packet = match self.client.read_packet(limit).await {
+            let packet = match self.next_command(limit).await {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(()),
                 Err(e @ WireError::PacketTooLarge { .. }) => {
@@ -170,6 +212,7 @@ impl Session {
                 COM_RESET_CONNECTION => {
                     let routing = self.shared.routing.load();
                     self.end_transaction(&routing, false).await;
+                    self.release_locks().await;
                     self.settings = Arc::clone(&self.login_settings);
                     self.autocommit = true;
                     self.next_transaction = None;

@@ -82,6 +82,9 @@ impl Session {
             }
             Err(e) => return self.send_error(&MysqlError::from(&e)).await,
         };
+        if let Some(call) = shardgate_sql::locks::lock_call(self.scratch.fingerprint()) {
+            return self.run_lock_statement(&routing, call, payload).await;
+        }
         if let Some(reason) = guard::shared_connection_violation(self.scratch.fingerprint()) {
             return self
                 .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, reason))

@@ -19,12 +19,15 @@ use crate::settings::target;
 const NUMERIC_TYPES: &[u8] = &[0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x08, 0x09, 0xf6];
 
 impl Session {
-    /// The shard for a statement on no sharded table: the transaction's first shard, else the first shard.
+    /// The shard for a statement on no sharded table: the transaction's first shard, else one shard per session.
+    /// Spreading sessions over the shards keeps the queries every client runs at login (`SELECT @@…`) from all
+    /// queuing on the first shard's pool when thousands connect at once.
     pub(super) fn any_shard(&self) -> ShardId {
-        self.txn
-            .as_ref()
-            .and_then(|txn| txn.first_shard())
-            .unwrap_or(ShardId(0))
+        if let Some(first) = self.txn.as_ref().and_then(|txn| txn.first_shard()) {
+            return first;
+        }
+        let shards = self.shared.routing.load().topology.shards().len().max(1);
+        ShardId(self.conn_id % shards as u32)
     }
 
     /// `SET [SESSION] a = x, @b = y`: session system variables and user variables.

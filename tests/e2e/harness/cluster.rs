@@ -63,6 +63,24 @@ impl ClusterBuilder {
         self
     }
 
+    /// Sets how long a statement waits for a backend connection (`pool.acquire_timeout_ms`).
+    pub fn acquire_timeout_ms(mut self, ms: u64) -> Self {
+        self.settings.acquire_timeout_ms = ms;
+        self
+    }
+
+    /// Adds a top-level line to the proxy's config (`statement_timeout_ms: 500`).
+    pub fn config_line(mut self, line: &str) -> Self {
+        self.settings.extra.push(line.to_owned());
+        self
+    }
+
+    /// Adds a line to the `pool` section of the proxy's config (`min_idle: 1`).
+    pub fn pool_line(mut self, line: &str) -> Self {
+        self.settings.pool_extra.push(line.to_owned());
+        self
+    }
+
     /// Pins `tenant` to the shard named `shard` (e.g. `"fe-"`).
     pub fn pin(mut self, tenant: u64, shard: &str) -> Self {
         self.pins.push(Pin {
@@ -219,6 +237,11 @@ impl Cluster {
     /// The MariaDB servers, in topology order.
     pub fn backends(&self) -> &[MariaDb] {
         &self.backends
+    }
+
+    /// Backend number `index`, to crash, restart or stop it.
+    pub fn backend_mut(&mut self, index: usize) -> &mut MariaDb {
+        &mut self.backends[index]
     }
 
     /// The server holding `shard`.

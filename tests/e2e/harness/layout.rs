@@ -137,6 +137,12 @@ pub struct ProxySettings {
     pub transaction_mode: Option<String>,
     /// `allow_scatter_writes`.
     pub allow_scatter_writes: bool,
+    /// `pool.acquire_timeout_ms`.
+    pub acquire_timeout_ms: u64,
+    /// More top-level config lines (`statement_timeout_ms: 500`).
+    pub extra: Vec<String>,
+    /// More lines of the `pool` section (`min_idle: 1`).
+    pub pool_extra: Vec<String>,
 }
 
 impl Default for ProxySettings {
@@ -147,6 +153,9 @@ impl Default for ProxySettings {
             auth_plugin: None,
             transaction_mode: None,
             allow_scatter_writes: false,
+            acquire_timeout_ms: 5000,
+            extra: Vec::new(),
+            pool_extra: Vec::new(),
         }
     }
 }
@@ -156,6 +165,11 @@ impl Default for ProxySettings {
 pub fn proxy_config_yaml(settings: &ProxySettings, topology_file: &str) -> String {
     let mut yaml = String::new();
     let _ = writeln!(yaml, "listen: \"127.0.0.1:0\"");
+    // Tests run many proxies at once: each takes a free admin port and announces it.
+    let _ = writeln!(yaml, "admin_listen: \"127.0.0.1:0\"");
+    for line in &settings.extra {
+        let _ = writeln!(yaml, "{line}");
+    }
     if let Some(bytes) = settings.max_allowed_packet {
         let _ = writeln!(yaml, "max_allowed_packet: {bytes}");
     }
@@ -176,8 +190,15 @@ pub fn proxy_config_yaml(settings: &ProxySettings, topology_file: &str) -> Strin
     let _ = writeln!(yaml, "  password: \"\"");
     let _ = writeln!(yaml, "pool:");
     let _ = writeln!(yaml, "  max_size: {}", settings.pool_max_size);
-    let _ = writeln!(yaml, "  acquire_timeout_ms: 5000");
+    let _ = writeln!(
+        yaml,
+        "  acquire_timeout_ms: {}",
+        settings.acquire_timeout_ms
+    );
     let _ = writeln!(yaml, "  connect_timeout_ms: 3000");
+    for line in &settings.pool_extra {
+        let _ = writeln!(yaml, "  {line}");
+    }
     let _ = writeln!(yaml, "topology:");
     let _ = writeln!(yaml, "  file: {topology_file}");
     yaml

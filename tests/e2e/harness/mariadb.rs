@@ -62,6 +62,8 @@ pub struct MariaDb {
     port: u16,
     /// Private folder: `data/`, `mariadb.sock`, `error.log`. Removed on drop, after the process is dead.
     root: TempDir,
+    /// The extra flags it was started with, for a restart.
+    extra_args: Vec<String>,
 }
 
 /// Why one startup attempt did not produce a server.
@@ -119,23 +121,27 @@ impl MariaDb {
             template.display(),
             data.display()
         );
-        let child = Command::new(binaries::mariadbd())
+        let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        let child = Self::launch(root.path(), port, &extra_args);
+        MariaDb {
+            child,
+            port,
+            root,
+            extra_args,
+        }
+    }
+
+    /// Starts `mariadbd` on the datadir under `root`.
+    fn launch(root: &Path, port: u16, extra_args: &[String]) -> Child {
+        let data = root.join("data");
+        Command::new(binaries::mariadbd())
             // Must come first: ignore every my.cnf on the machine.
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--port={port}"))
-            .arg(format!(
-                "--socket={}",
-                root.path().join("mariadb.sock").display()
-            ))
-            .arg(format!(
-                "--pid-file={}",
-                root.path().join("mariadb.pid").display()
-            ))
-            .arg(format!(
-                "--log-error={}",
-                root.path().join("error.log").display()
-            ))
+            .arg(format!("--socket={}", root.join("mariadb.sock").display()))
+            .arg(format!("--pid-file={}", root.join("mariadb.pid").display()))
+            .arg(format!("--log-error={}", root.join("error.log").display()))
             // Lets mariadbd run when the tests run as root (CI); only a warning otherwise.
             .arg("--user=root")
             .args(LAYOUT_ARGS)
@@ -145,8 +151,38 @@ impl MariaDb {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("cannot spawn mariadbd");
-        MariaDb { child, port, root }
+            .expect("cannot spawn mariadbd")
+    }
+
+    /// Kills the server with SIGKILL (a crash: no clean shutdown) and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same datadir and port (after [`MariaDb::kill9`]) and waits until it serves.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.child = Self::launch(self.root.path(), self.port, &self.extra_args);
+        if let Err(e) = self.wait_until_ready().await {
+            let log = match e {
+                StartFailure::PortTaken => {
+                    format!("port {} taken\n{}", self.port, self.error_log())
+                }
+                StartFailure::Fatal(log) => log,
+            };
+            panic!("mariadbd did not come back after a restart:\n{log}");
+        }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the server process: SIGSTOP makes a hung server.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("cannot run kill");
+        assert!(sent.success(), "kill -{signal} {} failed", self.child.id());
     }
 
     /// Polls until a client can log in and sees this very server (not another one that grabbed the port).

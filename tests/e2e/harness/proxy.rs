@@ -42,6 +42,8 @@ pub struct Proxy {
     child: Child,
     /// The MySQL-protocol port it announced.
     port: u16,
+    /// The admin HTTP port it announced, if the admin endpoint is on.
+    admin_port: Option<u16>,
     /// Everything it printed so far: stderr, and stdout lines prefixed with `[stdout]`.
     output: Arc<Mutex<String>>,
     /// The threads copying its stdout and stderr; joined on drop, so the output is complete.
@@ -97,9 +99,10 @@ impl Proxy {
         let first_line = tokio::time::timeout(deadline.remaining(), lines_rx.recv()).await;
         match first_line {
             Ok(Some(line)) => match parse_listening_line(&line) {
-                Some(port) => Ok(Proxy {
+                Some((port, admin_port)) => Ok(Proxy {
                     child,
                     port,
+                    admin_port,
                     output,
                     readers: vec![stdout_reader, stderr_reader],
                 }),
@@ -136,6 +139,59 @@ impl Proxy {
     /// The port clients connect to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin HTTP port; panics when the proxy announced none.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+            .expect("the proxy announced no admin endpoint")
+    }
+
+    /// `GET path` on the admin endpoint: the status code and the body.
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.admin_port()))
+            .await
+            .expect("cannot connect to the admin endpoint");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes())
+            .await
+            .expect("admin request");
+        let mut reply = String::new();
+        tcp.read_to_string(&mut reply).await.expect("admin reply");
+        let status = reply
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP reply: {reply:?}"));
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `allowance` for the process to exit by itself; its exit status, or `None` if it still runs.
+    pub async fn wait_exit(
+        &mut self,
+        allowance: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = Deadline::after(allowance);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if deadline.remaining().is_zero() {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// A mysql_async URL for the dev user `app`/`app` and keyspace `app`, with default options.
@@ -210,13 +266,19 @@ pub async fn try_connect(opts: impl Into<Opts>) -> Result<Conn, mysql_async::Err
 }
 
 /// Extracts the port from the `listening` line; `None` if the line is anything else.
-fn parse_listening_line(line: &str) -> Option<u16> {
-    let addr: std::net::SocketAddr = line
-        .trim_end()
-        .strip_prefix(LISTENING_PREFIX)?
-        .parse()
-        .ok()?;
-    (addr.ip().is_loopback() && addr.port() != 0).then_some(addr.port())
+/// The MySQL port and, when announced (` admin=IP:PORT`), the admin port.
+fn parse_listening_line(line: &str) -> Option<(u16, Option<u16>)> {
+    let mut words = line.trim_end().strip_prefix(LISTENING_PREFIX)?.split(' ');
+    let loopback_port = |a: &str| {
+        let addr: std::net::SocketAddr = a.parse().ok()?;
+        (addr.ip().is_loopback() && addr.port() != 0).then_some(addr.port())
+    };
+    let mysql = loopback_port(words.next()?)?;
+    let admin = match words.next() {
+        Some(w) => Some(loopback_port(w.strip_prefix("admin=")?)?),
+        None => None,
+    };
+    Some((mysql, admin))
 }
 
 /// Forwards stdout lines to the starter and into the collected output, until the proxy closes stdout.

@@ -1,0 +1,324 @@
+//! The proxy's metrics in the Prometheus text format, read on demand from the state the data path keeps anyway
+//! (pool counters, backend health, client count): scraping costs the data path nothing.
+
+use std::fmt::Write;
+
+use shardgate_pool::{BreakerState, PoolStatus};
+use shardgate_topology::ShardId;
+
+use crate::routing::Routing;
+use crate::server::Shared;
+
+/// Writes metric families: each family's HELP and TYPE once, then its samples.
+struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains(['\\', '"', '\n']) {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+            .into()
+    } else {
+        v.into()
+    }
+}
+
+/// Every metric, as the body of a `/metrics` reply.
+pub fn render(shared: &Shared) -> String {
+    let routing = shared.routing.load();
+    let mut e = Exposition {
+        out: String::with_capacity(64 * 1024),
+    };
+    e.family(
+        "shardgate_client_connections",
+        "gauge",
+        "Client connections open now.",
+    );
+    e.sample("shardgate_client_connections", &[], shared.clients());
+    e.family(
+        "shardgate_client_connections_refused_total",
+        "counter",
+        "Client connections refused because max_client_connections were open.",
+    );
+    let refused = shared
+        .refused_clients
+        .load(std::sync::atomic::Ordering::Relaxed);
+    e.sample("shardgate_client_connections_refused_total", &[], refused);
+    e.family(
+        "shardgate_draining",
+        "gauge",
+        "1 once shutdown has started.",
+    );
+    e.sample("shardgate_draining", &[], u8::from(shared.is_draining()));
+    e.family(
+        "shardgate_topology_version",
+        "gauge",
+        "Version of the topology being served.",
+    );
+    e.sample(
+        "shardgate_topology_version",
+        &[],
+        routing.topology.version(),
+    );
+    backends(&mut e, &routing);
+    pools(&mut e, &routing);
+    e.out
+}
+
+fn backends(e: &mut Exposition, routing: &Routing) {
+    let backends = routing.topology.backends();
+    let status: Vec<_> = routing.health().iter().map(|h| h.status()).collect();
+    let labelled = || {
+        backends.iter().zip(&status).map(|(b, s)| {
+            let addr = format!("{}:{}", b.host, b.port);
+            (b.name.as_str(), addr, s)
+        })
+    };
+    e.family(
+        "shardgate_backend_up",
+        "gauge",
+        "1 while the backend server's circuit breaker is closed (it accepts connections), else 0.",
+    );
+    for (name, addr, s) in labelled() {
+        e.sample(
+            "shardgate_backend_up",
+            &[("backend", name), ("address", &addr)],
+            u8::from(s.is_up()),
+        );
+    }
+    e.family(
+        "shardgate_backend_breaker_state",
+        "gauge",
+        "Circuit breaker state of the backend server: 1 for the current state.",
+    );
+    for (name, _, s) in labelled() {
+        for (state, label) in [
+            (BreakerState::Closed, "closed"),
+            (BreakerState::Open, "open"),
+            (BreakerState::Probing, "probing"),
+        ] {
+            let v = u8::from(s.state == state);
+            e.sample(
+                "shardgate_backend_breaker_state",
+                &[("backend", name), ("state", label)],
+                v,
+            );
+        }
+    }
+    e.family(
+        "shardgate_backend_breaker_opened_total",
+        "counter",
+        "Times the backend server's circuit breaker opened.",
+    );
+    for (name, _, s) in labelled() {
+        e.sample(
+            "shardgate_backend_breaker_opened_total",
+            &[("backend", name)],
+            s.opened_total,
+        );
+    }
+    e.family(
+        "shardgate_backend_consecutive_failures",
+        "gauge",
+        "Connect or health-check failures in a row.",
+    );
+    for (name, _, s) in labelled() {
+        let v = s.consecutive_failures;
+        e.sample(
+            "shardgate_backend_consecutive_failures",
+            &[("backend", name)],
+            v,
+        );
+    }
+    e.family(
+        "shardgate_backend_check_seconds",
+        "gauge",
+        "Duration of the last health check or probe of the backend server.",
+    );
+    for (name, _, s) in labelled() {
+        if let Some((_, took)) = s.last_check {
+            e.sample(
+                "shardgate_backend_check_seconds",
+                &[("backend", name)],
+                took.as_secs_f64(),
+            );
+        }
+    }
+}
+
+/// A per-shard pool metric: name, type, help, and how to read it from a shard's status.
+type PoolFamily = (&'static str, &'static str, &'static str, fn(&PoolStatus) -> u64);
+
+/// One shard's pools summed over workers.
+fn shard_status(routing: &Routing, shard: ShardId) -> PoolStatus {
+    let mut sum = PoolStatus::default();
+    for pool in routing.shard_pools(shard) {
+        let s = pool.status();
+        sum.idle += s.idle;
+        sum.in_use += s.in_use;
+        sum.waiting += s.waiting;
+        sum.max_size += s.max_size;
+        sum.opened += s.opened;
+        sum.connect_failures += s.connect_failures;
+        sum.acquire_timeouts += s.acquire_timeouts;
+        sum.expired += s.expired;
+    }
+    sum
+}
+
+fn pools(e: &mut Exposition, routing: &Routing) {
+    let shards = routing.topology.shards();
+    let status: Vec<(&str, PoolStatus)> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), shard_status(routing, ShardId(i as u32))))
+        .collect();
+    let families: [PoolFamily; 8] = [
+        (
+            "shardgate_pool_idle_connections",
+            "gauge",
+            "Idle backend connections of the shard.",
+            |s| s.idle as u64,
+        ),
+        (
+            "shardgate_pool_in_use_connections",
+            "gauge",
+            "Backend connections of the shard in use.",
+            |s| s.in_use as u64,
+        ),
+        (
+            "shardgate_pool_waiting",
+            "gauge",
+            "Statements waiting for a backend connection of the shard.",
+            |s| s.waiting as u64,
+        ),
+        (
+            "shardgate_pool_max_connections",
+            "gauge",
+            "Most backend connections of the shard (all workers).",
+            |s| s.max_size as u64,
+        ),
+        (
+            "shardgate_pool_opened_total",
+            "counter",
+            "Backend connections opened to the shard.",
+            |s| s.opened,
+        ),
+        (
+            "shardgate_pool_connect_failures_total",
+            "counter",
+            "Backend connects to the shard that failed.",
+            |s| s.connect_failures,
+        ),
+        (
+            "shardgate_pool_acquire_timeouts_total",
+            "counter",
+            "Statements that got no backend connection of the shard in time (ERR 1040).",
+            |s| s.acquire_timeouts,
+        ),
+        (
+            "shardgate_pool_expired_total",
+            "counter",
+            "Backend connections closed for idle timeout or max lifetime.",
+            |s| s.expired,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        e.family(name, kind, help);
+        for (shard, s) in &status {
+            e.sample(name, &[("shard", shard)], value(s));
+        }
+    }
+}
+
+/// The backends' health as JSON lines for `/backends`: one object per server.
+pub fn backends_json(shared: &Shared) -> String {
+    let routing = shared.routing.load();
+    let mut out = String::from("[");
+    for (i, (b, h)) in routing
+        .topology
+        .backends()
+        .iter()
+        .zip(routing.health())
+        .enumerate()
+    {
+        let s = h.status();
+        let state = match s.state {
+            BreakerState::Closed => "up",
+            BreakerState::Open => "down",
+            BreakerState::Probing => "probing",
+        };
+        let check_ms = s.last_check.map(|(_, took)| took.as_secs_f64() * 1000.0);
+        let ago_ms = s.last_check.map(|(at, _)| at.elapsed().as_millis());
+        let _ = write!(
+            out,
+            "{}\n  {{\"backend\": {}, \"address\": {}, \"state\": \"{state}\", \"consecutive_failures\": {}, \
+             \"opened_total\": {}, \"last_check_ms\": {}, \"last_check_ago_ms\": {}, \"last_error\": {}}}",
+            if i > 0 { "," } else { "" },
+            json_string(&b.name),
+            json_string(&format!("{}:{}", b.host, b.port)),
+            s.consecutive_failures,
+            s.opened_total,
+            check_ms.map_or("null".to_string(), |v| format!("{v:.3}")),
+            ago_ms.map_or("null".to_string(), |v| v.to_string()),
+            s.last_error
+                .as_deref()
+                .map_or("null".to_string(), json_string),
+        );
+    }
+    out.push_str("\n]\n");
+    out
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_and_json_strings_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(json_string("x\"y\u{1}"), "\"x\\\"y\\u0001\"");
+    }
+}
