@@ -35,6 +35,7 @@
 #   BENCH_MARIADB_PORT     mariadbd port (default 24307)
 #   BENCH_PROXY_PORT       shardgate port (default 24306)
 #   BENCH_HAPROXY_PORT     haproxy port (default 24308)
+#   BENCH_ADMIN_PORT       shardgate's admin HTTP port (default 24309)
 #   BENCH_OUTPUT           markdown file to write (default <repo>/docs/benchmarks.md; the SVGs go beside it)
 #   SHARDGATE_BENCH_STATE  state folder (default: a new temporary folder, removed after a successful run); its
 #                          mariadb/ subfolder is recreated on every run
@@ -58,6 +59,7 @@ WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-2}"
 MARIADB_PORT="${BENCH_MARIADB_PORT:-24307}"
 PROXY_PORT="${BENCH_PROXY_PORT:-24306}"
 HAPROXY_PORT="${BENCH_HAPROXY_PORT:-24308}"
+ADMIN_PORT="${BENCH_ADMIN_PORT:-24309}"
 OUTPUT="${BENCH_OUTPUT:-$SHARDGATE_REPO/docs/benchmarks.md}"
 SHARDS=128
 KEYSPACE=bench
@@ -293,6 +295,7 @@ write_shardgate_config() {
     cat >"$STATE/shardgate.yaml" <<YAML
 # Written by deploy/bench.sh; see deploy/shardgate.example.yaml for every setting.
 listen: "127.0.0.1:$PROXY_PORT"
+admin_listen: "127.0.0.1:$ADMIN_PORT"
 users:
   - name: app
     password: app

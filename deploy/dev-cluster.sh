@@ -15,6 +15,7 @@
 # Environment:
 #   SHARDGATE_STATE               state folder (default: <repo>/.state/dev-cluster); delete it to start afresh
 #   SHARDGATE_MYSQL_PORT          proxy port (default 15306)
+#   SHARDGATE_ADMIN_PORT          proxy admin HTTP port: /healthz, /readyz, /metrics, /backends (default 15001)
 #   SHARDGATE_BACKEND_PORT_BASE   first server port (default 3307; the 4 servers use BASE..BASE+3)
 #   SHARDGATE_BUILD_PROFILE       cargo profile for shardgate and shardctl (default release; `dev` reuses a test build)
 #   SHARDGATE_DEMO_SCHEMA         1 (default) creates table `orders` in every shard; 0 creates no tables
@@ -25,6 +26,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 STATE="${SHARDGATE_STATE:-$SHARDGATE_REPO/.state/dev-cluster}"
 MYSQL_PORT="${SHARDGATE_MYSQL_PORT:-15306}"
+ADMIN_PORT="${SHARDGATE_ADMIN_PORT:-15001}"
 BACKEND_PORT_BASE="${SHARDGATE_BACKEND_PORT_BASE:-3307}"
 PROFILE="${SHARDGATE_BUILD_PROFILE:-release}"
 DEMO_SCHEMA="${SHARDGATE_DEMO_SCHEMA:-1}"
@@ -143,6 +145,7 @@ write_config() {
     write_if_changed "$STATE/shardgate.yaml" <<YAML
 # Written by deploy/dev-cluster.sh; see deploy/shardgate.example.yaml for every setting.
 listen: "127.0.0.1:$MYSQL_PORT"
+admin_listen: "127.0.0.1:$ADMIN_PORT"
 users:
   - name: app
     password: app

@@ -390,6 +390,12 @@ impl Config {
         limit(self.statement_timeout_ms)
     }
 
+    /// How long the proxy waits for a backend's reply to a statement it runs for itself: the statement timeout plus
+    /// the time a KILL gets, when there is a statement timeout.
+    pub fn reply_timeout(&self) -> Option<Duration> {
+        self.statement_timeout().map(|t| t + Duration::from_secs(2))
+    }
+
     /// See `drain_timeout_ms`.
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)

@@ -172,7 +172,12 @@ fn backends(e: &mut Exposition, routing: &Routing) {
 }
 
 /// A per-shard pool metric: name, type, help, and how to read it from a shard's status.
-type PoolFamily = (&'static str, &'static str, &'static str, fn(&PoolStatus) -> u64);
+type PoolFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&PoolStatus) -> u64,
+);
 
 /// One shard's pools summed over workers.
 fn shard_status(routing: &Routing, shard: ShardId) -> PoolStatus {

@@ -143,6 +143,7 @@ fn worker_pools(
                     user: config.backend.user.clone(),
                     password: config.backend.password.clone(),
                     connect_timeout: config.pool.connect_timeout(),
+                    reply_timeout: config.reply_timeout(),
                 },
             };
             Pool::with_health(connector, pool_config, health)

@@ -187,6 +187,7 @@ impl DecisionLog {
                 user: config.backend.user.clone(),
                 password: config.backend.password.clone(),
                 connect_timeout: config.pool.connect_timeout(),
+                reply_timeout: None,
             };
             let mut conn = BackendConn::connect(&target, false)
                 .await

@@ -21,7 +21,7 @@
 #
 # Environment:
 #   SHARDGATE_CLIENTS_FLOWS       flows to run (default: all of the above, in that order)
-#   SHARDGATE_CLIENTS_PORT_BASE   ports: servers BASE+7..BASE+10, dev-cluster proxy BASE+6, flows' proxy BASE+16
+#   SHARDGATE_CLIENTS_PORT_BASE   ports: servers BASE+7..BASE+10, dev-cluster proxy BASE+6 (admin BASE+5), flows' proxy BASE+16 (admin BASE+17)
 #                                 (default 26300)
 #   SHARDGATE_CLIENTS_KEEP_STATE  1 keeps the state folder (datadirs, logs, dumps, sysbench output) after the run
 #   SYSBENCH_SECONDS              length of the sysbench run (default 60); see sysbench.sh for the other SYSBENCH_*
@@ -77,7 +77,7 @@ ensure_tools() {
 }
 
 cluster() {
-    SHARDGATE_STATE="$STATE/cluster" SHARDGATE_MYSQL_PORT=$((PORT_BASE + 6)) \
+    SHARDGATE_STATE="$STATE/cluster" SHARDGATE_MYSQL_PORT=$((PORT_BASE + 6)) SHARDGATE_ADMIN_PORT=$((PORT_BASE + 5)) \
         SHARDGATE_BACKEND_PORT_BASE=$((PORT_BASE + 7)) SHARDGATE_BUILD_PROFILE=dev SHARDGATE_DEMO_SCHEMA=0 \
         "$SHARDGATE_REPO/deploy/dev-cluster.sh" "$@"
 }
@@ -99,7 +99,7 @@ cleanup() {
 
 check_ports() {
     local p
-    for p in $((PORT_BASE + 6)) $BACKEND_PORTS "$PROXY_PORT"; do
+    for p in $((PORT_BASE + 5)) $((PORT_BASE + 6)) $BACKEND_PORTS "$PROXY_PORT" $((PORT_BASE + 17)); do
         ! port_accepts "$p" || die "port $p is taken; choose other ports with SHARDGATE_CLIENTS_PORT_BASE"
     done
 }
@@ -117,7 +117,9 @@ start_proxy() {
     } >"$dir/topology.yaml"
     "$TARGET_DIR/debug/shardctl" topology validate "$dir/topology.yaml" >/dev/null \
         || die "the clients' topology $dir/topology.yaml is invalid"
-    sed -e "s/^listen: .*/listen: \"127.0.0.1:$PROXY_PORT\"/" "$STATE/cluster/shardgate.yaml" >"$dir/shardgate.yaml"
+    sed -e "s/^listen: .*/listen: \"127.0.0.1:$PROXY_PORT\"/" \
+        -e "s/^admin_listen: .*/admin_listen: \"127.0.0.1:$((PORT_BASE + 17))\"/" \
+        "$STATE/cluster/shardgate.yaml" >"$dir/shardgate.yaml"
     grep -q "^listen: \"127.0.0.1:$PROXY_PORT\"" "$dir/shardgate.yaml" || die "could not set the listen address"
     # sysbench's prepare inserts rows without ids: they come from sequence tables in the first shard's database
     # (app_000 on the first server, as deploy/dev-cluster.sh lays shards out).

@@ -201,14 +201,15 @@ async fn a_hung_server_fails_only_its_shards_within_the_timeouts() {
             .pool_line("breaker_max_backoff_ms: 500")
             .pool_line("health_check_interval_ms: 200");
         let (cluster, on_second) = two_servers(builder).await;
-        let clients = load(&cluster, 9, Duration::from_secs(10)).await;
+        let clients = load(&cluster, 13, Duration::from_secs(10)).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         cluster.backends()[1].signal("STOP");
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
         cluster.backends()[1].signal("CONT");
         let outcomes: Vec<Outcome> = join_all(clients).await.into_iter().flatten().collect();
-        // Statement timeout 1 s + 3 s connect timeout for the KILL + slack: nobody waits for the whole stop.
-        check_isolation(&outcomes, &on_second, 4.0, 5_000);
+        // A statement waits at most the 1 s acquire timeout, then either the 3 s connect timeout or its 1 s
+        // statement timeout + the 2 s a KILL gets: 4 s and a little, never the whole 6 s stop.
+        check_isolation(&outcomes, &on_second, 7.0, 4_600);
     })
     .await;
 }
@@ -263,6 +264,24 @@ async fn a_statement_past_its_timeout_is_killed_on_the_server_and_the_session_go
             .await
             .expect("select");
         assert_eq!(notes, ["row", "kept"]);
+        // A scattered statement is bounded the same way, and killed on the shards still running it.
+        let msg = expect::server_error(
+            conn.query_drop("SELECT SLEEP(5) FROM orders").await,
+            STATEMENT_TIMEOUT,
+            "slow scatter",
+        );
+        assert!(msg.contains("statement_timeout_ms = 500"), "{msg}");
+        let mut running = vec![String::new()];
+        for _ in 0..60 {
+            running = cluster.backends()[0]
+                .query(None, "SELECT INFO FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP%'")
+                .await;
+            if running.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(running.is_empty(), "still running on the server: {running:?}");
     })
     .await;
 }

@@ -53,6 +53,9 @@ pub struct BackendTarget {
     pub user: String,
     pub password: String,
     pub connect_timeout: Duration,
+    /// Longest the proxy waits for the reply to a statement it runs for itself (BEGIN, COMMIT, session settings):
+    /// a hung server must not hang the session. `None`: no limit.
+    pub reply_timeout: Option<Duration>,
 }
 
 /// A logged-in backend connection.
@@ -64,6 +67,8 @@ pub struct BackendConn {
     pub applied: Arc<SessionSettings>,
     /// Statements prepared on this connection: SQL text to the server's statement id.
     statements: HashMap<Arc<str>, u32>,
+    /// See [`BackendTarget::reply_timeout`].
+    reply_timeout: Option<Duration>,
 }
 
 /// Why a backend connection could not be opened.
@@ -159,6 +164,7 @@ impl BackendConn {
             thread_id: hs.connection_id,
             applied: Arc::new(SessionSettings::new(INITIAL_NAMES)),
             statements: HashMap::new(),
+            reply_timeout: t.reply_timeout,
         })
     }
 
@@ -170,6 +176,24 @@ impl BackendConn {
     /// Sends `sql` as a COM_QUERY and reads the whole reply, showing `visit` each packet but an ERR, which becomes
     /// the result.
     pub(crate) async fn exchange(
+        &mut self,
+        sql: &str,
+        visit: impl FnMut(PacketRole, &[u8]) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        match self.reply_timeout {
+            None => self.exchange_inner(sql, visit).await,
+            Some(limit) => match tokio::time::timeout(limit, self.exchange_inner(sql, visit)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(WireError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no reply within {limit:?}"),
+                ))),
+            },
+        }
+    }
+
+    async fn exchange_inner(
         &mut self,
         sql: &str,
         mut visit: impl FnMut(PacketRole, &[u8]) -> Result<(), WireError>,
@@ -294,6 +318,7 @@ async fn authenticate(
 }
 
 /// Opens connections to one shard for its pool.
+#[derive(Clone)]
 pub struct ShardConnector {
     pub target: BackendTarget,
 }

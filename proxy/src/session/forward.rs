@@ -175,14 +175,15 @@ impl Session {
                     next_seq,
                 }) => {
                     drop(conn);
-                    if !held && !sent && reused && idempotent && attempts == 1 {
+                    let hung = matches!(&error, WireError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut);
+                    // A stale pooled socket fails at once; a statement that ran out of time is not tried again.
+                    if !held && !sent && !hung && reused && idempotent && attempts == 1 {
                         debug!(conn = self.conn_id, shard = %routing.describe(shard), %error, "stale backend connection; retrying");
                         // Packets translated but never flushed must not be sent twice.
                         self.client.write_buf().truncate(mark);
                         continue;
                     }
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), %error, "backend failed during a statement");
-                    let hung = matches!(&error, WireError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut);
                     let mut msg = if hung {
                         format!(
                             "Query execution was interrupted (statement_timeout_ms exceeded); shard {} did not \
@@ -417,10 +418,15 @@ impl Session {
                     Err(_) => {
                         killed = true;
                         deadline = Some(tokio::time::Instant::now() + KILL_GRACE);
-                        let (thread_id, manager) = (conn.thread_id, conn.manager());
-                        if let Err(e) = manager.kill_query(thread_id).await {
-                            warn!(conn = self.conn_id, error = %e, "KILL QUERY for a statement past its timeout failed");
-                        }
+                        // Sent from a task of its own: a hung server must not hold this statement up any longer
+                        // than the grace.
+                        let (connector, thread_id) = (conn.manager().clone(), conn.thread_id);
+                        let session = self.conn_id;
+                        tokio::spawn(async move {
+                            if let Err(e) = connector.kill_query(thread_id).await {
+                                warn!(conn = session, error = %e, "KILL QUERY for a statement past its timeout failed");
+                            }
+                        });
                         continue;
                     }
                 }

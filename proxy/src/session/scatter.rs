@@ -12,7 +12,7 @@ use shardgate_pool::Pooled;
 use shardgate_topology::ShardId;
 use shardgate_wire::tracker::PacketRole;
 use shardgate_wire::{PacketHeader, ResponseKind, ResponseTracker, WireError};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::Session;
 use super::forward::{ER_LOCK_DEADLOCK, ShardCommand, bind_execute};
@@ -88,6 +88,12 @@ impl Session {
         max_rows: usize,
     ) -> Result<Vec<Vec<Bytes>>, GatherError> {
         let fanout = self.shared.config.scatter_fanout.max(1);
+        // The whole scattered statement is bounded by the statement timeout.
+        let deadline = self
+            .shared
+            .config
+            .statement_timeout()
+            .map(|t| tokio::time::Instant::now() + t);
         let mut replies = Vec::with_capacity(targets.len());
         let mut rows = 0usize;
         for batch in batches(targets, fanout) {
@@ -113,7 +119,13 @@ impl Session {
             let mut read = 0;
             if failed.is_none() {
                 for (i, (shard, conn, _)) in conns.iter_mut().enumerate() {
-                    match read_reply(conn, &mut rows).await {
+                    let reply = match deadline {
+                        None => read_reply(conn, &mut rows).await,
+                        Some(at) => tokio::time::timeout_at(at, read_reply(conn, &mut rows))
+                            .await
+                            .unwrap_or_else(|_| Err(statement_timed_out())),
+                    };
+                    match reply {
                         Ok(reply) => {
                             replies.push(reply);
                             read = i + 1;
@@ -129,6 +141,17 @@ impl Session {
                 }
             }
             if let Some((i, shard, e)) = failed {
+                if is_timeout(&e) {
+                    // The shards still running it are told to stop; their connections close with the others.
+                    for (_, conn, _) in &conns[i..] {
+                        let (connector, thread_id) = (conn.manager().clone(), conn.thread_id);
+                        tokio::spawn(async move {
+                            if let Err(e) = connector.kill_query(thread_id).await {
+                                debug!(error = %e, "KILL QUERY after a scatter timeout failed");
+                            }
+                        });
+                    }
+                }
                 return Err(self.gather_failed(routing, conns, i, shard, e).await);
             }
             if rows > max_rows {
@@ -191,17 +214,42 @@ impl Session {
             // A refused prepare: the connection is fine, but it is already closed with the others; say why.
             return GatherError::Client(MysqlError::from_backend(code, state, message));
         }
+        let timed_out = is_timeout(&e);
         warn!(conn = self.conn_id, shard = %routing.describe(shard), error = %e, "backend failed during a scattered statement");
-        let mut msg = format!(
-            "Lost connection to shard {} during query: {e}",
-            routing.describe(shard)
-        );
+        let mut msg = if timed_out {
+            format!(
+                "Query execution was interrupted (statement_timeout_ms = {} exceeded): shard {} had not answered",
+                self.shared.config.statement_timeout_ms,
+                routing.describe(shard)
+            )
+        } else {
+            format!(
+                "Lost connection to shard {} during query: {e}",
+                routing.describe(shard)
+            )
+        };
         if held_lost && self.txn.is_some() {
             self.abort_transaction(routing).await;
             msg.push_str("; the transaction was rolled back on every shard");
         }
-        GatherError::Client(MysqlError::new(ER_NET_READ_ERROR, msg))
+        let code = if timed_out {
+            ER_STATEMENT_TIMEOUT
+        } else {
+            ER_NET_READ_ERROR
+        };
+        GatherError::Client(MysqlError::new(code, msg))
     }
+}
+
+fn statement_timed_out() -> WireError {
+    WireError::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "statement timeout",
+    ))
+}
+
+fn is_timeout(e: &WireError) -> bool {
+    matches!(e, WireError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 /// Consecutive runs of at most `fanout` targets with no shard twice (one connection per shard at a time).
