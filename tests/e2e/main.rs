@@ -30,5 +30,6 @@ mod scatter;
 mod scatter_writes;
 mod sequences;
 mod sessions;
+mod temporary_tables;
 mod transactions;
 mod twopc;

@@ -72,7 +72,19 @@ impl Analyzer {
             };
         }
         self.cache.record_miss();
-        self.plan(sql, schema, scratch, generation)
+        self.plan(sql, schema, scratch, generation, true)
+    }
+
+    /// [`Analyzer::analyze`] for a schema that holds for one session only (its temporary tables): never answered
+    /// from the plan cache, never stored in it.
+    pub fn analyze_uncached(
+        &self,
+        sql: &str,
+        schema: &dyn Schema,
+        scratch: &mut Scratch,
+    ) -> Result<Analysis, SqlError> {
+        lexer::scan(sql, scratch)?;
+        self.plan(sql, schema, scratch, schema.generation(), false)
     }
 
     /// Statements answered from a cached plan so far.
@@ -90,13 +102,14 @@ impl Analyzer {
         self.cache.len()
     }
 
-    /// The miss path: parse, analyse, plan, cache, bind.
+    /// The miss path: parse, analyse, plan, cache (when `store`), bind.
     fn plan(
         &self,
         sql: &str,
         schema: &dyn Schema,
         scratch: &Scratch,
         generation: u64,
+        store: bool,
     ) -> Result<Analysis, SqlError> {
         let statements = match parse(sql) {
             Ok(statements) => statements,
@@ -105,7 +118,7 @@ impl Analyzer {
                 // can end up in a cached answer.
                 let analysis = analyze::classify_unparsed(sql, scratch)
                     .ok_or_else(|| SqlError::from_parser(sql, &error))?;
-                return Ok(self.keep_fixed(analysis, scratch, generation, || true));
+                return Ok(self.keep_fixed(analysis, scratch, generation, store, || true));
             }
         };
         let statement = match statements.as_slice() {
@@ -116,7 +129,7 @@ impl Analyzer {
         let draft = match analyze::statement(sql, statement, schema)? {
             Outcome::Final(analysis) => {
                 let covered = || SlotMap::new(sql, &scratch.slots).covers(statement);
-                return Ok(self.keep_fixed(analysis, scratch, generation, covered));
+                return Ok(self.keep_fixed(analysis, scratch, generation, store, covered));
             }
             Outcome::Draft(draft) => draft,
         };
@@ -125,7 +138,7 @@ impl Analyzer {
         let plan = Plan::from_draft(draft, &slots, covered, generation, scratch.slots.len());
         let analysis = plan.bind(sql, &scratch.slots, false);
         let plan = Arc::new(plan);
-        if covered && plan.is_cacheable() {
+        if store && covered && plan.is_cacheable() {
             self.cache.insert(&scratch.fingerprint, Arc::clone(&plan));
         }
         match analysis {
@@ -185,10 +198,11 @@ impl Analyzer {
         analysis: Analysis,
         scratch: &Scratch,
         generation: u64,
+        store: bool,
         covered: impl FnOnce() -> bool,
     ) -> Analysis {
         let slot_count = scratch.slots.len();
-        if Plan::fixes(&analysis, slot_count) && (slot_count == 0 || covered()) {
+        if store && Plan::fixes(&analysis, slot_count) && (slot_count == 0 || covered()) {
             let plan = Plan::fixed(analysis.clone(), generation, slot_count);
             self.cache.insert(&scratch.fingerprint, Arc::new(plan));
         }

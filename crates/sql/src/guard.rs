@@ -14,7 +14,7 @@
 //! The SHOW allow-list lives here too: SHOW statements run on the first shard's server, and most SHOW kinds
 //! describe the whole server (its processes, its other schemas, its logs) rather than the keyspace.
 
-use crate::scan::{is_word, skip_quoted, word_end};
+use crate::scan::{has_word, is_word, skip_quoted, word_end};
 
 /// Functions that read or create per-connection state.
 const STATEFUL_FUNCTIONS: &[&str] = &[
@@ -71,8 +71,8 @@ pub fn shared_connection_violation(fingerprint: &str) -> Option<String> {
                 }
                 if word.eq_ignore_ascii_case("TEMPORARY") {
                     return Some(
-                        "temporary tables are not supported: they would stay on a backend connection other \
-                         sessions share"
+                        "temporary tables are only supported in plain statements (COM_QUERY): the proxy pins a \
+                         session's connection for them there"
                             .to_string(),
                     );
                 }
@@ -165,6 +165,30 @@ pub fn calls_session_function(fingerprint: &str) -> bool {
         }
     }
     false
+}
+
+/// `CREATE TEMPORARY TABLE …`.
+pub fn is_create_temporary(fingerprint: &str) -> bool {
+    strip_word(fingerprint.trim_start(), "CREATE")
+        .and_then(|rest| strip_word(rest, "TEMPORARY"))
+        .is_some()
+}
+
+/// `DROP TEMPORARY TABLE …`.
+pub fn is_drop_temporary(fingerprint: &str) -> bool {
+    strip_word(fingerprint.trim_start(), "DROP")
+        .and_then(|rest| strip_word(rest, "TEMPORARY"))
+        .is_some()
+}
+
+/// `DROP …`.
+pub fn is_drop(fingerprint: &str) -> bool {
+    strip_word(fingerprint.trim_start(), "DROP").is_some()
+}
+
+/// True when the statement contains a `SELECT` (a subquery, `CREATE … SELECT`).
+pub fn has_select(fingerprint: &str) -> bool {
+    has_word(fingerprint, "SELECT")
 }
 
 /// `SAVEPOINT x`, `RELEASE SAVEPOINT x` or `ROLLBACK [WORK] TO [SAVEPOINT] x`, with `x` one identifier.
@@ -377,6 +401,16 @@ mod tests {
         }
         assert!(is_unlock_tables("UNLOCK TABLES"));
         assert!(!is_unlock_tables("UNLOCK TABLES t"));
+    }
+
+    #[test]
+    fn temporary_table_statements_are_recognised() {
+        assert!(is_create_temporary("create temporary table t (a int)"));
+        assert!(is_drop_temporary("DROP TEMPORARY TABLE IF EXISTS t"));
+        assert!(!is_create_temporary("CREATE TABLE temporary (a int)"));
+        assert!(is_drop("DROP TABLE t"));
+        assert!(has_select("CREATE TEMPORARY TABLE t AS SELECT ?"));
+        assert!(!has_select("CREATE TEMPORARY TABLE t (selected int)"));
     }
 
     #[test]

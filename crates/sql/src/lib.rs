@@ -121,6 +121,15 @@ pub trait Schema {
         false
     }
 
+    /// Whether `table`, which is not sharded, exists only where the statement runs (a
+    /// session's temporary table): read like a reference table, and written where the
+    /// statement's sharded reads take it (an `INSERT … SELECT` pinned to one tenant runs
+    /// on that tenant's shard) or anywhere when it reads none.
+    fn is_session_local(&self, table: &str) -> bool {
+        let _ = table;
+        false
+    }
+
     /// Which function maps a tenant of sharded `table` to its shard (its vindex, e.g.
     /// `hash`), as an identity: two sharded tables with the same one keep every tenant's
     /// rows on the same shard, so a statement joining them for one tenant runs on that

@@ -6,7 +6,7 @@
 //! lock functions are taken in one shape alone: `SELECT <lock function>(…) [[AS] alias]`, nothing else in the
 //! statement. Then the single value of the reply says whether a lock was taken or released.
 
-use crate::scan::{is_word, skip_quoted, word_end};
+use crate::scan::{has_word, is_word, skip_quoted, word_end};
 
 /// What a lock statement does to the locks its session holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,25 +95,6 @@ fn matching_paren(b: &[u8], open: usize) -> Option<usize> {
         i += 1;
     }
     None
-}
-
-fn has_word(s: &str, word: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\'' | b'"' | b'`' => i = skip_quoted(b, i),
-            c if is_word(c) => {
-                let end = word_end(b, i);
-                if s[i..end].eq_ignore_ascii_case(word) {
-                    return true;
-                }
-                i = end;
-            }
-            _ => i += 1,
-        }
-    }
-    false
 }
 
 /// Words after the call that make it more than one column (`FROM`, `WHERE`, `UNION`, `INTO`, …).

@@ -28,3 +28,23 @@ pub(crate) fn skip_quoted(b: &[u8], start: usize) -> usize {
     }
     b.len()
 }
+
+/// True when `word` appears in `s` as a whole word outside quoted runs (case-blind).
+pub(crate) fn has_word(s: &str, word: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' | b'`' => i = skip_quoted(b, i),
+            c if is_word(c) => {
+                let end = word_end(b, i);
+                if s[i..end].eq_ignore_ascii_case(word) {
+                    return true;
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    false
+}

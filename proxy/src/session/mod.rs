@@ -15,6 +15,7 @@ mod prepared;
 mod query;
 mod scatter;
 mod sequenced;
+mod temporary;
 mod transaction;
 mod variables;
 mod warnings;
@@ -79,6 +80,8 @@ pub struct Session {
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// The connection holding the session's user locks (`GET_LOCK`), while it holds any.
     locks: Option<locks::LockConn>,
+    /// The session's temporary tables and the connection they live on.
+    temp: temporary::TemporaryTables,
 }
 
 impl Session {
@@ -131,6 +134,7 @@ impl Session {
             reply_seq: 1,
             shutdown,
             locks: None,
+            temp: temporary::TemporaryTables::default(),
         };
         debug!(conn = conn_id, %peer, user = %session.user, "client logged in");
         match session.command_loop().await {
@@ -141,6 +145,7 @@ impl Session {
         let routing = session.shared.routing.load();
         session.end_transaction(&routing, false).await;
         session.release_locks().await;
+        session.release_temporary().await;
     }
 
     /// The next command packet; `None` when the session should end quietly: the client closed, stayed idle past
@@ -213,6 +218,7 @@ impl Session {
                     let routing = self.shared.routing.load();
                     self.end_transaction(&routing, false).await;
                     self.release_locks().await;
+                    self.release_temporary().await;
                     self.settings = Arc::clone(&self.login_settings);
                     self.autocommit = true;
                     self.next_transaction = None;

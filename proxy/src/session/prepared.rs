@@ -134,6 +134,13 @@ impl Session {
             }
             Err(e) => return self.send_error(&e).await,
         };
+        if self.temp.used_by(&analysis) {
+            let msg = "prepared statements on temporary tables are not supported: send them as plain statements, \
+                       which run on the connection holding the session's temporary tables";
+            return self
+                .send_error(&MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+                .await;
+        }
         let shard = match &analysis.route {
             Route::Tenant {
                 table,

@@ -66,11 +66,18 @@ impl Session {
             None => {}
         }
         let schema = TopologySchema(&routing.topology);
-        let analysis = match self
-            .shared
-            .analyzer
-            .analyze(&text, &schema, &mut self.scratch)
-        {
+        let analyzed = if self.temp.any() {
+            // The session's temporary tables change what its statements mean: analysed for it alone.
+            let schema = super::temporary::WithTemporary::new(&routing, &self.temp);
+            self.shared
+                .analyzer
+                .analyze_uncached(&text, &schema, &mut self.scratch)
+        } else {
+            self.shared
+                .analyzer
+                .analyze(&text, &schema, &mut self.scratch)
+        };
+        let analysis = match analyzed {
             Ok(a) => a,
             // MariaDB answers a statement of comments alone with OK, and a blank one with ER_EMPTY_QUERY.
             Err(SqlError::Empty)
@@ -84,6 +91,19 @@ impl Session {
         };
         if let Some(call) = shardgate_sql::locks::lock_call(self.scratch.fingerprint()) {
             return self.run_lock_statement(&routing, call, payload).await;
+        }
+        if guard::is_create_temporary(self.scratch.fingerprint()) {
+            return self
+                .create_temporary(&routing, &analysis, &text, payload)
+                .await;
+        }
+        if self.temp.used_by(&analysis) {
+            return self.run_with_temporary(&routing, &analysis, payload).await;
+        }
+        if guard::is_drop_temporary(self.scratch.fingerprint()) {
+            let name = analysis.tables.first().map_or("", |t| &*t.name);
+            let e = MysqlError::new(ER_BAD_TABLE_ERROR, format!("Unknown table '{name}'"));
+            return self.send_error(&e).await;
         }
         if let Some(reason) = guard::shared_connection_violation(self.scratch.fingerprint()) {
             return self

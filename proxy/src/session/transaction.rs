@@ -89,6 +89,14 @@ impl Session {
         shard: ShardId,
     ) -> Result<(Pooled<ShardConnector>, bool), MysqlError> {
         if !self.in_transaction() {
+            // The connection holding the session's temporary tables serves every statement on its shard.
+            if let Some(mut conn) = self.take_pinned(routing, shard)? {
+                if let Err(e) = conn.ensure_settings(&self.settings).await {
+                    self.give_back(shard, conn, true);
+                    return Err(backend_error(routing, shard, e));
+                }
+                return Ok((conn, true));
+            }
             return Ok((self.checkout(routing, shard).await?, false));
         }
         if self.txn.is_none() {
@@ -125,7 +133,16 @@ impl Session {
                 ),
             ));
         }
-        let mut conn = self.checkout(routing, shard).await?;
+        let mut conn = match self.take_pinned(routing, shard)? {
+            Some(mut conn) => {
+                if let Err(e) = conn.ensure_settings(&self.settings).await {
+                    self.give_back(shard, conn, true);
+                    return Err(backend_error(routing, shard, e));
+                }
+                conn
+            }
+            None => self.checkout(routing, shard).await?,
+        };
         let Some(txn) = self.txn.as_mut() else {
             return Err(MysqlError::new(
                 ER_NOT_SUPPORTED_YET,
@@ -145,7 +162,8 @@ impl Session {
         Ok((conn, true))
     }
 
-    /// Returns a connection after a statement that completed cleanly.
+    /// Returns a connection after a statement that completed cleanly: to its transaction, to the session's pin
+    /// (temporary tables), or to the pool.
     pub(super) fn give_back(&mut self, shard: ShardId, conn: Pooled<ShardConnector>, held: bool) {
         if !held {
             conn.release();
@@ -157,8 +175,7 @@ impl Session {
             .and_then(|txn| txn.held.iter_mut().find(|(s, _)| *s == shard));
         match slot {
             Some((_, slot)) => *slot = Some(conn),
-            // The transaction is gone (it cannot be, mid-statement): closing the connection rolls back its part.
-            None => drop(conn),
+            None => self.return_conn(shard, conn),
         }
     }
 
@@ -168,7 +185,9 @@ impl Session {
             return Ended::Done;
         };
         if let Some(gtrid) = txn.xa.take() {
-            return self.end_xa(routing, &gtrid, txn.take_held(), commit).await;
+            let ended = self.end_xa(routing, &gtrid, txn.take_held(), commit).await;
+            self.unpin_if_unused().await;
+            return ended;
         }
         let mut committed = Vec::new();
         let mut failure: Option<(ShardId, WireError)> = None;
@@ -181,7 +200,7 @@ impl Session {
             };
             match conn.run_internal(sql).await {
                 Ok(()) => {
-                    conn.release();
+                    self.return_conn(shard, conn);
                     if sql == "COMMIT" {
                         committed.push(routing.describe(shard));
                     } else {
@@ -195,6 +214,7 @@ impl Session {
                 }
             }
         }
+        self.unpin_if_unused().await;
         match failure {
             None => Ended::Done,
             Some((shard, e)) => {

@@ -32,6 +32,10 @@ impl Warning {
             message: message.to_string(),
         }
     }
+
+    pub(super) fn is_error(&self) -> bool {
+        self.level == "Error"
+    }
 }
 
 impl Session {

@@ -56,7 +56,9 @@ impl Session {
             let sql = format!("XA COMMIT {} ONE PHASE", branch(*shard));
             return match conn.run_internal(&sql).await {
                 Ok(()) => {
-                    ended.into_iter().for_each(|(_, c)| c.release());
+                    ended
+                        .into_iter()
+                        .for_each(|(shard, c)| self.return_conn(shard, c));
                     Ended::Done
                 }
                 Err(e) => rolled_back(routing, *shard, &e),
@@ -94,7 +96,7 @@ impl Session {
                 .run_internal(&format!("XA COMMIT {}", branch(shard)))
                 .await
             {
-                Ok(()) => conn.release(),
+                Ok(()) => self.return_conn(shard, conn),
                 Err(e) => {
                     // Decided and prepared: the branch commits at the next start-up's recovery at the latest.
                     all_done = false;
@@ -121,7 +123,7 @@ impl Session {
                 .run_internal(&format!("XA ROLLBACK {}", branch(shard)))
                 .await
             {
-                Ok(()) => conn.release(),
+                Ok(()) => self.return_conn(shard, conn),
                 Err(e) => {
                     warn!(conn = self.conn_id, shard = %routing.describe(shard), error = %e, "XA ROLLBACK failed; connection closed")
                 }

@@ -50,6 +50,17 @@ pub(crate) fn analyze<'a>(
         return Err(SqlError::unsupported("INSERT into a table function"));
     };
     let target = table_name(name)?;
+    let source = insert
+        .source
+        .as_deref()
+        .filter(|source| !matches!(source.body.as_ref(), SetExpr::Values(_)));
+    if let Some(query) =
+        source.filter(|_| schema.is_session_local(&target.name) && !refs.sharded.is_empty())
+    {
+        // Rows for a session's temporary table from one tenant's data: where that tenant lives.
+        let pinned = super::pinned::query(query, schema, &refs)?;
+        return super::pinned_route(kind, refs, pinned);
+    }
     let refs = match reference::write(kind.clone(), stmt, refs, Some(&target), false, schema)? {
         Written::Reference(outcome) => return Ok(outcome),
         Written::Sharded(refs) => refs,

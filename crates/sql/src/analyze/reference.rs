@@ -61,6 +61,17 @@ pub(crate) fn write<'a>(
 ) -> Result<Written<'a>, SqlError> {
     let is_reference =
         |name: &str| schema.sharding_column(name).is_none() && schema.is_reference(name);
+    if let Some(target) = target.filter(|t| schema.is_session_local(&t.name)) {
+        // One copy, where the statement runs: no divergence to guard against.
+        return match refs.sharded.first() {
+            None => Ok(Written::Reference(super::any_shard(kind, refs))),
+            Some(sharded) => Err(SqlError::unsupported(format!(
+                "a write to temporary table `{}` may read sharded table `{}` only as INSERT … SELECT \
+                 pinned to one tenant",
+                target.name, sharded.name
+            ))),
+        };
+    }
     if let Some(sharded) = refs.sharded.first() {
         if let Some(target) = target.filter(|target| is_reference(&target.name)) {
             return Err(SqlError::unsupported(format!(
