@@ -16,9 +16,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod health;
+mod maintain;
+mod pooled;
 
 use std::future::Future;
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -29,6 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use health::Admit;
 pub use health::{BreakerState, Health, HealthConfig, HealthStatus};
+pub use pooled::Pooled;
 
 /// Opens, checks and resets connections for a pool.
 pub trait Manager: Send + Sync + 'static {
@@ -373,115 +375,6 @@ impl<M: Manager> Pool<M> {
         None
     }
 
-    /// Housekeeping, called every second or so by whoever owns the pool: closes idle connections past their idle
-    /// timeout (keeping `min_idle`) or lifetime, runs the server's health check or breaker probe when it is this
-    /// pool's turn, and opens connections up to `min_idle`.
-    pub async fn maintain(&self) {
-        let inner = &*self.inner;
-        let now = Instant::now();
-        {
-            let mut idle = inner.lock_idle();
-            let mut keep = inner.config.min_idle;
-            // Newest last: walk from the newest so the ones kept for min_idle are the freshest.
-            let before = idle.len();
-            let mut kept: Vec<Idle<M::Conn, M::Key>> = Vec::with_capacity(before);
-            while let Some(i) = idle.pop() {
-                let too_old = inner
-                    .config
-                    .max_lifetime
-                    .is_some_and(|l| now - i.opened >= l);
-                let idle_long = inner
-                    .config
-                    .idle_timeout
-                    .is_some_and(|t| now - i.since >= t);
-                if too_old || (idle_long && keep == 0) {
-                    continue;
-                }
-                keep = keep.saturating_sub(1);
-                kept.push(i);
-            }
-            kept.reverse();
-            let closed = before - kept.len();
-            *idle = kept;
-            inner
-                .counters
-                .expired
-                .fetch_add(closed as u64, Ordering::Relaxed);
-        }
-        if let Some(admit) = inner.health.claim_check(now) {
-            self.check(admit == Admit::Probe).await;
-        }
-        while inner.health.status().is_up()
-            && inner.lock_idle().len() + inner.in_use.load(Ordering::Relaxed)
-                < inner.config.min_idle
-        {
-            let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
-                break;
-            };
-            let key = M::Key::default();
-            match self.open(key, false).await {
-                Ok(conn) => self
-                    .checked_out(conn, key, Instant::now(), permit, false)
-                    .release(),
-                Err(_) => break,
-            }
-        }
-    }
-
-    /// One health check: ping an idle connection (or a new one; always a new one for a probe).
-    async fn check(&self, probe: bool) {
-        let inner = &*self.inner;
-        let mut claim = ProbeClaim {
-            health: &inner.health,
-            armed: probe,
-        };
-        // A pool with every connection busy is evidently talking to its server; the next interval checks again.
-        let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
-            return;
-        };
-        let started = Instant::now();
-        let idle = if probe {
-            None
-        } else {
-            self.pop_idle(None, started)
-        };
-        let (conn, key, opened) = match idle {
-            Some(i) => (Ok(i.conn), i.key, i.opened),
-            None => {
-                self.make_room();
-                let key = M::Key::default();
-                let opened =
-                    tokio::time::timeout(inner.config.check_timeout, self.open(key, probe)).await;
-                claim.armed = false;
-                match opened {
-                    Ok(c) => (c, key, Instant::now()),
-                    Err(_) => {
-                        let msg =
-                            format!("connect timed out after {:?}", inner.config.check_timeout);
-                        inner.health.record_failure(started, msg, probe);
-                        return;
-                    }
-                }
-            }
-        };
-        let Ok(conn) = conn else { return };
-        let mut pooled = self.checked_out(conn, key, opened, permit, true);
-        let ping =
-            tokio::time::timeout(inner.config.check_timeout, inner.manager.check(&mut pooled))
-                .await;
-        match ping {
-            Ok(Ok(())) => {
-                inner.health.record_success(started, true);
-                pooled.release();
-            }
-            Ok(Err(e)) => inner.health.record_failure(started, e.to_string(), false),
-            Err(_) => {
-                let msg = format!("ping timed out after {:?}", inner.config.check_timeout);
-                inner.health.record_failure(started, msg, false);
-            }
-        }
-    }
-
     /// Occupancy right now, and the counters.
     pub fn status(&self) -> PoolStatus {
         let inner = &*self.inner;
@@ -515,94 +408,6 @@ impl<M: Manager> Inner<M> {
             .max_lifetime
             .is_some_and(|l| now - i.opened >= l)
             || self.config.idle_timeout.is_some_and(|t| now - i.since >= t)
-    }
-}
-
-/// A checked-out connection. Call [`Pooled::release`] to return it; dropping it closes it.
-pub struct Pooled<M: Manager> {
-    conn: Option<M::Conn>,
-    key: M::Key,
-    opened: Instant,
-    pool: Arc<Inner<M>>,
-    _permit: OwnedSemaphorePermit,
-    reused: bool,
-}
-
-impl<M: Manager> Pooled<M> {
-    /// True when this connection served an earlier checkout (a failure on it may be a stale socket, not the
-    /// statement's fault, and the statement may be retried on a fresh connection).
-    pub fn was_reused(&self) -> bool {
-        self.reused
-    }
-
-    /// The manager of the pool this connection came from.
-    pub fn manager(&self) -> &M {
-        &self.pool.manager
-    }
-
-    /// Returns the connection to the pool for reuse. Only call this when it is idle and clean. A connection past
-    /// its lifetime, or returning to a closed pool, is closed instead.
-    pub fn release(mut self) {
-        let now = Instant::now();
-        let too_old = self
-            .pool
-            .config
-            .max_lifetime
-            .is_some_and(|l| now - self.opened >= l);
-        if let Some(conn) = self.conn.take()
-            && !self.pool.permits.is_closed()
-        {
-            if too_old {
-                self.pool.counters.expired.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            let (key, opened) = (self.key, self.opened);
-            self.pool.lock_idle().push(Idle {
-                conn,
-                key,
-                opened,
-                since: now,
-            });
-        }
-    }
-
-    /// Resets the connection to a fresh one's state (its session state would otherwise leak to the next user),
-    /// then returns it; closes it if the reset fails.
-    pub async fn reset_and_release(mut self) {
-        let pool = Arc::clone(&self.pool);
-        let reset = match self.conn.as_mut() {
-            Some(conn) => pool.manager.reset(conn).await,
-            None => return,
-        };
-        if reset.is_ok() {
-            self.release();
-        }
-    }
-}
-
-impl<M: Manager> Drop for Pooled<M> {
-    fn drop(&mut self) {
-        self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl<M: Manager> Deref for Pooled<M> {
-    type Target = M::Conn;
-    fn deref(&self) -> &M::Conn {
-        // `conn` is only taken in `release`, which consumes self: it is always present here.
-        match &self.conn {
-            Some(c) => c,
-            None => unreachable!("a released checkout is consumed"),
-        }
-    }
-}
-
-impl<M: Manager> DerefMut for Pooled<M> {
-    fn deref_mut(&mut self) -> &mut M::Conn {
-        match &mut self.conn {
-            Some(c) => c,
-            None => unreachable!("a released checkout is consumed"),
-        }
     }
 }
 
