@@ -72,9 +72,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let listener = std::net::TcpListener::bind(&config.listen)
+    let listener = signals
+        .block_on(bind_listener(&config.listen))
         .with_context(|| format!("binding {}", config.listen))?;
-    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let admin = match config.admin_listen.as_str() {
         "" => None,
@@ -135,6 +135,23 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// Binds the MySQL listener with a deep accept queue. MySQL's server speaks first: a connection that overflows a
+/// short queue after the TCP handshake leaves its client waiting for a greeting that never comes, so a storm of
+/// thousands of connects needs the queue to hold them while the acceptor catches up (the kernel caps it at
+/// net.core.somaxconn).
+async fn bind_listener(addr: &str) -> anyhow::Result<std::net::TcpListener> {
+    const ACCEPT_QUEUE: u32 = 65_535;
+    let addr: std::net::SocketAddr = addr.parse().context("listen address")?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(ACCEPT_QUEUE)?.into_std()?)
 }
 
 /// Opens the two-phase-commit decision log and resolves every branch a previous run left prepared, before any

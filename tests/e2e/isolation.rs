@@ -32,7 +32,9 @@ async fn assert_refused(conn: &mut mysql_async::Conn, sqls: &[&str]) {
 async fn statements_that_keep_or_read_connection_state_are_refused() {
     bounded(async {
         let (_cluster, mut conn) = cluster_with_orders().await;
-        conn.query_drop(insert_order(1, 5, "mine")).await.expect("insert");
+        conn.query_drop(insert_order(1, 5, "mine"))
+            .await
+            .expect("insert");
         assert_refused(
             &mut conn,
             &[
@@ -47,8 +49,10 @@ async fn statements_that_keep_or_read_connection_state_are_refused() {
         let into = "SELECT note FROM orders WHERE tenant_id = 5 INTO @v";
         assert!(conn.query_drop(into).await.is_err(), "{into}");
         // Nothing refused above left anything behind: the real row is read.
-        let notes: Vec<String> =
-            conn.query("SELECT note FROM orders WHERE tenant_id = 5").await.expect("select");
+        let notes: Vec<String> = conn
+            .query("SELECT note FROM orders WHERE tenant_id = 5")
+            .await
+            .expect("select");
         assert_eq!(notes, ["mine"]);
     })
     .await;

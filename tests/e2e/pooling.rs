@@ -54,6 +54,25 @@ async fn two_thousand_clients_share_backend_connections_within_the_pool_maxima()
 
         const CLIENTS: u64 = 2000;
         const QUERIES: u64 = 5;
+        // MariaDB's own count of open connections, sampled on each server while the clients run.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut samplers = JoinSet::new();
+        for server in cluster.backends() {
+            let (opts, stop) = (server.opts(None), std::sync::Arc::clone(&stop));
+            samplers.spawn(async move {
+                let mut conn = mysql_async::Conn::new(opts).await.expect("sampler");
+                let mut peak = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let row: Option<(String, u64)> = conn
+                        .query_first("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+                        .await
+                        .expect("Threads_connected");
+                    peak = peak.max(row.expect("a row").1);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                peak
+            });
+        }
         let mut clients = JoinSet::new();
         for c in 0..CLIENTS {
             let opts = cluster.proxy_opts();
@@ -71,6 +90,14 @@ async fn two_thousand_clients_share_backend_connections_within_the_pool_maxima()
         }
         let conns = join_all(clients).await;
         assert_eq!(conns.len() as u64, CLIENTS);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for peak in join_all(samplers).await {
+            // 64 shards × 2 connections, plus the sampler's own.
+            assert!(
+                peak <= 64 * 2 + 1,
+                "Threads_connected reached {peak} with 2,000 clients"
+            );
+        }
         // Each server holds 64 shards × 2 connections at most, plus the harness's own connection.
         for server in cluster.backends() {
             let peak = max_used_connections(server).await;
