@@ -17,6 +17,7 @@ mod sequences;
 mod server;
 mod session;
 mod settings;
+mod stats;
 mod twopc;
 
 use std::io::{IsTerminal, Write};

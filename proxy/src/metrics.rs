@@ -8,6 +8,7 @@ use shardgate_topology::ShardId;
 
 use crate::routing::Routing;
 use crate::server::Shared;
+use crate::stats::{BUCKETS, HistogramSnapshot, KINDS, ROUTES};
 
 /// Writes metric families: each family's HELP and TYPE once, then its samples.
 struct Exposition {
@@ -33,6 +34,33 @@ impl Exposition {
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {value}");
+    }
+}
+
+impl Exposition {
+    /// A histogram family with one series.
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        h: &HistogramSnapshot,
+    ) {
+        self.family(name, "histogram", help);
+        self.buckets(name, labels, h);
+    }
+
+    /// One histogram series: cumulative buckets, sum and count.
+    fn buckets(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) {
+        let bucket = format!("{name}_bucket");
+        for (i, n) in h.cumulative.iter().enumerate() {
+            let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            self.sample(&bucket, &with_le, n);
+        }
+        self.sample(&format!("{name}_sum"), labels, h.sum_seconds);
+        self.sample(&format!("{name}_count"), labels, h.count);
     }
 }
 
@@ -85,9 +113,92 @@ pub fn render(shared: &Shared) -> String {
         &[],
         routing.topology.version(),
     );
+    statements(&mut e, shared, &routing);
     backends(&mut e, &routing);
     pools(&mut e, &routing);
     e.out
+}
+
+fn statements(e: &mut Exposition, shared: &Shared, routing: &Routing) {
+    let stats = &shared.stats;
+    e.family(
+        "shardgate_statements_total",
+        "counter",
+        "Statements (COM_QUERY, COM_STMT_EXECUTE) by kind and by where they ran: single shard, multi (several tenants' shards), scatter (every shard, merged), all (every shard: DDL, reference writes), proxy (answered or refused by the proxy).",
+    );
+    for (class, n) in stats.statements() {
+        let labels = [("kind", KINDS[class.kind]), ("route", ROUTES[class.route])];
+        e.sample("shardgate_statements_total", &labels, n);
+    }
+    e.family(
+        "shardgate_errors_total",
+        "counter",
+        "Errors sent to clients, by MySQL error code (the proxy's own and the backends').",
+    );
+    for (code, n) in stats.errors() {
+        e.sample("shardgate_errors_total", &[("code", &code.to_string())], n);
+    }
+    e.histogram(
+        "shardgate_statement_duration_seconds",
+        "Time from a statement's arrival to the end of its reply.",
+        &[],
+        &stats.latency(),
+    );
+    e.histogram(
+        "shardgate_pool_wait_seconds",
+        "Time statements waited for a backend connection.",
+        &[],
+        &stats.pool_wait(),
+    );
+    let shards = routing.topology.shards();
+    let backend = stats.backend();
+    let name = "shardgate_backend_duration_seconds";
+    e.family(
+        name,
+        "histogram",
+        "Time a shard took to answer a statement (command sent to reply complete).",
+    );
+    for (shard, h) in shards.iter().zip(&backend) {
+        if h.count > 0 {
+            e.buckets(name, &[("shard", &shard.name)], h);
+        }
+    }
+    let (bytes_in, bytes_out) = stats.bytes();
+    e.family(
+        "shardgate_client_received_bytes_total",
+        "counter",
+        "Bytes of statements received from clients.",
+    );
+    e.sample("shardgate_client_received_bytes_total", &[], bytes_in);
+    e.family(
+        "shardgate_client_sent_bytes_total",
+        "counter",
+        "Bytes of replies sent to clients.",
+    );
+    e.sample("shardgate_client_sent_bytes_total", &[], bytes_out);
+    let analyzer = &shared.analyzer;
+    e.family(
+        "shardgate_plan_cache_hits_total",
+        "counter",
+        "Statements analysed from a cached plan.",
+    );
+    e.sample(
+        "shardgate_plan_cache_hits_total",
+        &[],
+        analyzer.cache_hits(),
+    );
+    e.family(
+        "shardgate_plan_cache_misses_total",
+        "counter",
+        "Statements that had to be parsed.",
+    );
+    e.sample(
+        "shardgate_plan_cache_misses_total",
+        &[],
+        analyzer.cache_misses(),
+    );
+    e.family("shardgate_plan_cache_entries", "gauge", "Plans cached now.");
+    e.sample("shardgate_plan_cache_entries", &[], analyzer.cache_len());
 }
 
 fn backends(e: &mut Exposition, routing: &Routing) {

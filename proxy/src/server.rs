@@ -39,6 +39,8 @@ pub struct Shared {
     pub decisions: Option<Arc<DecisionLog>>,
     /// Ids reserved from sequence tables, shared by every worker.
     pub sequences: Sequences,
+    /// What the data path counts for `/metrics`.
+    pub stats: crate::stats::Stats,
     next_conn_id: AtomicU32,
     /// Client connections open now (logged in or logging in).
     clients: AtomicUsize,
@@ -51,12 +53,15 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config, routing: Routing, decisions: Option<Arc<DecisionLog>>) -> Shared {
         let analyzer = Analyzer::new(config.plan_cache_size);
+        let stats =
+            crate::stats::Stats::new(config.worker_count(), routing.topology.shards().len());
         Shared {
             config,
             routing: ArcSwap::from_pointee(routing),
             analyzer,
             decisions,
             sequences: Sequences::default(),
+            stats,
             next_conn_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
             refused_clients: Default::default(),

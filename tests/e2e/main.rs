@@ -23,6 +23,7 @@ mod isolation;
 mod joins;
 mod mariadb_cli;
 mod multi_statements;
+mod observability;
 mod pooling;
 mod prepared;
 mod routing;

@@ -31,6 +31,8 @@ pub struct PacketStream<S> {
     io: S,
     rbuf: BytesMut,
     wbuf: BytesMut,
+    /// Bytes written to `io` so far.
+    written: u64,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
@@ -46,6 +48,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             io,
             rbuf: BytesMut::with_capacity(capacity),
             wbuf: BytesMut::with_capacity(capacity),
+            written: 0,
         }
     }
 
@@ -153,6 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     pub async fn flush(&mut self) -> Result<(), WireError> {
         if !self.wbuf.is_empty() {
             self.io.write_all(&self.wbuf).await?;
+            self.written += self.wbuf.len() as u64;
             self.wbuf.clear();
         }
         Ok(())
@@ -162,7 +166,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), WireError> {
         self.flush().await?;
         self.io.write_all(bytes).await?;
+        self.written += bytes.len() as u64;
         Ok(())
+    }
+
+    /// Bytes written to the peer so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
     }
 
     /// Shuts the write side down, telling the peer no more bytes follow.

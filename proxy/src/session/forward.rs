@@ -114,6 +114,7 @@ impl Session {
                 Err(e) => return self.send_error(&e).await,
             };
             let reused = conn.was_reused();
+            let sent_at = tokio::time::Instant::now();
             let result = match &command {
                 ShardCommand::Raw(payload) => self.forward(&mut conn, payload, kind).await,
                 ShardCommand::Execute {
@@ -139,6 +140,9 @@ impl Session {
                     }),
                 },
             };
+            self.shared
+                .stats
+                .backend_time(shard.0 as usize, sent_at.elapsed());
             match result {
                 Ok(Reply::Clean) => {
                     let count = std::mem::take(&mut self.pending_warnings);
@@ -232,10 +236,14 @@ impl Session {
                 format!("shard #{} is not in the topology", shard.0),
             ));
         };
-        let mut conn = pool
-            .get(found_rows)
-            .await
-            .map_err(|e| pool_error(routing, shard, e))?;
+        let asked = tokio::time::Instant::now();
+        let got = pool.get(found_rows).await;
+        self.shared
+            .stats
+            .worker(self.worker)
+            .pool_wait
+            .observe(asked.elapsed());
+        let mut conn = got.map_err(|e| pool_error(routing, shard, e))?;
         if let Err(e) = conn.ensure_settings(&self.settings).await {
             // The backend refused a setting: the connection is fine, the request is not.
             if !e.is_fatal() {
@@ -333,6 +341,7 @@ impl Session {
                     // A network-class error (packet too large, timeout): the server closes the connection next.
                     PacketRole::Err => {
                         if let Ok(err) = ErrPacket::decode(body) {
+                            self.shared.stats.error(err.code);
                             self.warnings = vec![Warning::error(err.code, &err.message)];
                         }
                         server_closing = body.get(3..9) == Some(b"#08S01");

@@ -78,6 +78,10 @@ pub struct Session {
     reply_seq: u8,
     /// Turns true when the proxy starts shutting down.
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Kind and route of the statement being handled, for the metrics.
+    class: crate::stats::Class,
+    /// Bytes sent to the client already counted in the metrics.
+    counted_out: u64,
     /// The connection holding the session's user locks (`GET_LOCK`), while it holds any.
     locks: Option<locks::LockConn>,
     /// The session's temporary tables and the connection they live on.
@@ -133,6 +137,8 @@ impl Session {
             scratch: Scratch::default(),
             reply_seq: 1,
             shutdown,
+            class: crate::stats::Class::UNROUTED,
+            counted_out: 0,
             locks: None,
             temp: temporary::TemporaryTables::default(),
         };
@@ -201,9 +207,17 @@ impl Session {
             self.reply_seq = packet.seq.wrapping_add(1);
             match command {
                 COM_QUIT => return Ok(()),
-                COM_QUERY => self.on_query(&packet.payload).await?,
+                COM_QUERY => {
+                    let started = tokio::time::Instant::now();
+                    self.on_query(&packet.payload).await?;
+                    self.account(started, packet.payload.len());
+                }
                 COM_STMT_PREPARE => self.on_prepare(&packet.payload).await?,
-                COM_STMT_EXECUTE => self.on_execute(&packet.payload).await?,
+                COM_STMT_EXECUTE => {
+                    let started = tokio::time::Instant::now();
+                    self.on_execute(&packet.payload).await?;
+                    self.account(started, packet.payload.len());
+                }
                 // The protocol has no reply to these; answering would desynchronise the client.
                 COM_STMT_CLOSE => self.on_statement_close(&packet.payload),
                 COM_STMT_SEND_LONG_DATA => self.on_send_long_data(&packet.payload),
@@ -301,8 +315,28 @@ impl Session {
         self.client.flush().await
     }
 
+    /// Counts a statement (COM_QUERY, COM_STMT_EXECUTE) that started at `started` in the metrics.
+    fn account(&mut self, started: tokio::time::Instant, request_bytes: usize) {
+        let stats = self.shared.stats.worker(self.worker);
+        stats.count(std::mem::replace(
+            &mut self.class,
+            crate::stats::Class::UNROUTED,
+        ));
+        stats.latency.observe(started.elapsed());
+        let written = self.client.bytes_written();
+        let (bytes_in, bytes_out) = (request_bytes as u64 + 4, written - self.counted_out);
+        self.counted_out = written;
+        stats
+            .bytes_in
+            .fetch_add(bytes_in, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .bytes_out
+            .fetch_add(bytes_out, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Puts an ERR reply in the client's write buffer without sending it yet.
     fn queue_error(&mut self, e: &MysqlError) {
+        self.shared.stats.error(e.code);
         debug!(conn = self.conn_id, code = e.code, message = %e.message, "error to client");
         self.warnings = vec![warnings::Warning::error(e.code, &e.message)];
         put_err(

@@ -366,6 +366,7 @@ impl Session {
             let query = command_packet(COM_QUERY, sql.as_bytes());
             return self.on_statement(&query).await;
         };
+        self.class = crate::stats::Class::of(analysis);
         let idempotent = analysis.kind == StatementKind::Select;
         if let Route::EveryShard { .. } = &analysis.route {
             let command = ShardCommand::Execute {

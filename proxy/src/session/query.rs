@@ -78,6 +78,13 @@ impl Session {
                 .analyze(&text, &schema, &mut self.scratch)
         };
         let analysis = match analyzed {
+            Ok(a) => {
+                self.class = crate::stats::Class::of(&a);
+                Ok(a)
+            }
+            Err(e) => Err(e),
+        };
+        let analysis = match analysis {
             Ok(a) => a,
             // MariaDB answers a statement of comments alone with OK, and a blank one with ER_EMPTY_QUERY.
             Err(SqlError::Empty)

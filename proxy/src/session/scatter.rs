@@ -117,6 +117,7 @@ impl Session {
                 }
             }
             let mut read = 0;
+            let sent_at = tokio::time::Instant::now();
             if failed.is_none() {
                 for (i, (shard, conn, _)) in conns.iter_mut().enumerate() {
                     let reply = match deadline {
@@ -127,6 +128,9 @@ impl Session {
                     };
                     match reply {
                         Ok(reply) => {
+                            // Read in turn: a shard's time is until its reply was read, an upper bound.
+                            let took = sent_at.elapsed();
+                            self.shared.stats.backend_time(shard.0 as usize, took);
                             replies.push(reply);
                             read = i + 1;
                         }
