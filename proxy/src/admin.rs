@@ -1,8 +1,10 @@
 //! The admin HTTP endpoint: `/healthz` (the process runs), `/readyz` (it takes new clients: 503 once draining),
-//! `/metrics` (Prometheus text format) and `/backends` (each backend server's health as JSON).
+//! `/metrics` (Prometheus text format), `/backends` (each backend server's health as JSON), `/topology` (GET: the
+//! topology served, as YAML; PUT: serve a new one, see `crate::reload`) and `/topology/version`.
 //!
-//! A deliberately small HTTP/1.1 server: GET only, one request per connection, bounded request size and time. It
-//! runs on the main thread's runtime, away from the workers, so a slow scraper never delays a statement.
+//! A deliberately small HTTP/1.1 server: one request per connection, bounded request size and time. It runs on the
+//! main thread's runtime, away from the workers, so a slow scraper never delays a statement. Bind it to loopback
+//! (the default): it can change the topology.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,8 @@ use crate::server::Shared;
 
 /// Largest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
+/// Largest request body (a topology) read.
+const MAX_BODY: usize = 4 << 20;
 /// Longest a request may take to arrive and its reply to be written.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -55,16 +59,49 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
             return;
         }
     }
-    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(head.len(), |i| i + 4);
+    let text = String::from_utf8_lossy(&head[..end]).into_owned();
+    let mut body = head[end..].to_vec();
+    let mut lines = text.split("\r\n");
+    let line = lines.next().unwrap_or_default();
     let mut parts = line.split(' ');
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
+    if method == "PUT" && path == "/topology" {
+        let length = lines
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+        let Some(length) = length.filter(|&n| n <= MAX_BODY) else {
+            let msg = "a Content-Length of at most 4 MiB is required\n";
+            respond(&mut tcp, 411, "text/plain", msg).await;
+            return;
+        };
+        while body.len() < length {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+        body.truncate(length);
+        return put_topology(shared, &mut tcp, &body).await;
+    }
     if method != "GET" {
-        respond(&mut tcp, 405, "text/plain", "only GET\n").await;
+        respond(&mut tcp, 405, "text/plain", "only GET, and PUT /topology\n").await;
         return;
     }
     match path {
+        "/topology" => {
+            let yaml = shared.routing.load().topology.to_yaml();
+            respond(&mut tcp, 200, "application/yaml", &yaml).await
+        }
+        "/topology/version" => {
+            let version = format!("{}\n", shared.routing.load().topology.version());
+            respond(&mut tcp, 200, "text/plain", &version).await
+        }
         "/healthz" => respond(&mut tcp, 200, "text/plain", "ok\n").await,
         "/readyz" if shared.is_draining() => {
             respond(&mut tcp, 503, "text/plain", "draining\n").await
@@ -84,22 +121,42 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
             .await
         }
         _ => {
+            let msg = "not found: try /healthz, /readyz, /metrics, /backends, /topology, /topology/version\n";
+            respond(&mut tcp, 404, "text/plain", msg).await
+        }
+    }
+}
+
+/// PUT /topology: applied, then written to the topology file; 409 with the reason when refused.
+async fn put_topology(shared: &Shared, tcp: &mut TcpStream, body: &[u8]) {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return respond(tcp, 400, "text/plain", "the topology must be UTF-8 YAML\n").await;
+    };
+    match shared.apply_topology(text, "admin endpoint", false) {
+        Ok(version) => {
+            if let Err(e) = shared.persist_topology(text) {
+                warn!(error = %e, "topology applied but not written to its file; a restart serves the old one");
+            }
             respond(
-                &mut tcp,
-                404,
+                tcp,
+                200,
                 "text/plain",
-                "not found: try /healthz, /readyz, /metrics, /backends\n",
+                &format!("serving version {version}\n"),
             )
             .await
         }
+        Err(e) => respond(tcp, 409, "text/plain", &format!("{e}\n")).await,
     }
 }
 
 async fn respond(tcp: &mut TcpStream, status: u16, content_type: &str, body: &str) {
     let reason = match status {
         200 => "OK",
+        400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
         431 => "Request Header Fields Too Large",
         _ => "Service Unavailable",
     };

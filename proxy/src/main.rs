@@ -12,6 +12,7 @@ mod charset;
 mod config;
 mod metrics;
 mod mysql_error;
+mod reload;
 mod routing;
 mod sequences;
 mod server;
@@ -56,11 +57,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("signal runtime")?;
-    let (mut term, mut int) = signals.block_on(async {
+    let (mut term, mut int, mut hup) = signals.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        anyhow::Ok((term, int))
+        let hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        anyhow::Ok((term, int, hup))
     })?;
     let config = config::Config::load(&args.config)?;
     let topology = Topology::load(&config.topology.file)
@@ -113,9 +115,17 @@ fn run(args: Args) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::from_std(listener).context("admin listener")?;
             tokio::spawn(admin::serve(Arc::clone(&shared), listener));
         }
-        let signal = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        shared.note_file_stamp();
+        tokio::spawn(reload::watch_file(Arc::clone(&shared)));
+        let signal = loop {
+            tokio::select! {
+                _ = term.recv() => break "SIGTERM",
+                _ = int.recv() => break "SIGINT",
+                // Logged and counted where it is decided.
+                _ = hup.recv() => {
+                    let _ = shared.reload_file("SIGHUP");
+                }
+            }
         };
         let drain = shared.config.drain_timeout();
         info!(

@@ -8,7 +8,7 @@ use shardgate_topology::ShardId;
 
 use crate::routing::Routing;
 use crate::server::Shared;
-use crate::stats::{BUCKETS, HistogramSnapshot, KINDS, ROUTES};
+use crate::stats::{BUCKETS, HistogramSnapshot, KINDS, ROUTES, Stats};
 
 /// Writes metric families: each family's HELP and TYPE once, then its samples.
 struct Exposition {
@@ -113,6 +113,24 @@ pub fn render(shared: &Shared) -> String {
         &[],
         routing.topology.version(),
     );
+    let reloads = shared
+        .topology_reloads
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let errors = shared
+        .topology_reload_errors
+        .load(std::sync::atomic::Ordering::Relaxed);
+    e.family(
+        "shardgate_topology_reloads_total",
+        "counter",
+        "Topologies applied since start.",
+    );
+    e.sample("shardgate_topology_reloads_total", &[], reloads);
+    e.family(
+        "shardgate_topology_reload_errors_total",
+        "counter",
+        "Topologies refused since start (invalid, not newer, keyspace or first shard changed, unreadable).",
+    );
+    e.sample("shardgate_topology_reload_errors_total", &[], errors);
     statements(&mut e, shared, &routing);
     backends(&mut e, &routing);
     pools(&mut e, &routing);
@@ -151,7 +169,11 @@ fn statements(e: &mut Exposition, shared: &Shared, routing: &Routing) {
         &stats.pool_wait(),
     );
     let shards = routing.topology.shards();
-    let backend = stats.backend();
+    let backend: Vec<_> = routing
+        .backend_times()
+        .iter()
+        .map(|h| Stats::snapshot(h))
+        .collect();
     let name = "shardgate_backend_duration_seconds";
     e.family(
         name,

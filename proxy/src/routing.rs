@@ -1,15 +1,19 @@
 //! The routing table: one topology snapshot plus the backend pools of its shards, swapped as one value.
 //!
 //! A statement loads one [`Routing`] (one `ArcSwap` load) and keeps it until it finishes, so the shard it was
-//! routed to and the pool it runs on always come from the same topology version.
+//! routed to and the pool it runs on always come from the same topology version. A reload builds the next one
+//! with [`Routing::next`], which keeps the pools (and their open connections), health and statistics of every
+//! shard that is still the same database on the same server; those of shards that went away close once the last
+//! statement using the old snapshot is done with them.
 
 use std::sync::Arc;
 
 use shardgate_pool::{Health, Pool};
-use shardgate_topology::{ShardId, Topology};
+use shardgate_topology::{Shard, ShardId, Topology};
 
 use crate::backend::{BackendTarget, ShardConnector};
 use crate::config::Config;
+use crate::stats::Histogram;
 
 /// A shard's pool (one per worker). Its connections are keyed by CLIENT_FOUND_ROWS, which changes what UPDATE
 /// reports, so a client only ever gets a connection opened with its own choice.
@@ -24,6 +28,16 @@ pub struct Routing {
     /// The health (breaker, checks) of each backend server, indexed like `topology.backends()`; every pool of
     /// every shard on a server shares it, on every worker.
     health: Vec<Arc<Health>>,
+    /// Backend time per shard, indexed like `topology.shards()`.
+    backend_time: Vec<Arc<Histogram>>,
+}
+
+/// What makes two shards of two topology versions the same: the same database on the same server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShardIdentity {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
 }
 
 impl Routing {
@@ -31,20 +45,93 @@ impl Routing {
     /// (rounded up), so a shard sees at most about `max_size` connections. Connections open on first use, or
     /// ahead of it up to `min_idle`.
     pub fn new(topology: Arc<Topology>, config: &Config, workers: usize) -> Routing {
+        Self::build(topology, config, workers, None)
+    }
+
+    /// The routing for a new topology version, keeping what it can of `self` (see the module comment).
+    pub fn next(&self, topology: Arc<Topology>, config: &Config, workers: usize) -> Routing {
+        Self::build(topology, config, workers, Some(self))
+    }
+
+    fn build(
+        topology: Arc<Topology>,
+        config: &Config,
+        workers: usize,
+        previous: Option<&Routing>,
+    ) -> Routing {
         let workers = workers.max(1);
         let health: Vec<Arc<Health>> = topology
             .backends()
             .iter()
-            .map(|_| Arc::new(Health::new(config.pool.health())))
+            .map(|b| {
+                let same = previous.and_then(|p| {
+                    let i = p
+                        .topology
+                        .backends()
+                        .iter()
+                        .position(|o| o.host == b.host && o.port == b.port)?;
+                    p.health.get(i).cloned()
+                });
+                same.unwrap_or_else(|| Arc::new(Health::new(config.pool.health())))
+            })
+            .collect();
+        // For each new shard, the index of the same shard in the previous snapshot.
+        let kept: Vec<Option<usize>> = topology
+            .shards()
+            .iter()
+            .map(|s| {
+                let p = previous?;
+                let id = identity(&topology, s);
+                p.topology
+                    .shards()
+                    .iter()
+                    .position(|o| identity(&p.topology, o) == id)
+            })
             .collect();
         let pools = (0..workers)
-            .map(|_| worker_pools(&topology, config, workers, &health))
+            .map(|w| {
+                let fresh = worker_pools(&topology, config, workers, &health);
+                fresh
+                    .into_iter()
+                    .zip(&kept)
+                    .map(|(pool, old)| {
+                        let reused = old.and_then(|i| previous?.pools.get(w)?.get(i).cloned());
+                        reused.unwrap_or(pool)
+                    })
+                    .collect()
+            })
+            .collect();
+        let backend_time = kept
+            .iter()
+            .map(|old| {
+                let reused = old.and_then(|i| previous?.backend_time.get(i).cloned());
+                reused.unwrap_or_default()
+            })
             .collect();
         Routing {
             topology,
             pools,
             health,
+            backend_time,
         }
+    }
+
+    /// The database and server of `shard`.
+    pub fn identity(&self, shard: ShardId) -> Option<ShardIdentity> {
+        let s = self.topology.shard(shard)?;
+        Some(identity(&self.topology, s))
+    }
+
+    /// Records how long `shard` took to answer a statement.
+    pub fn backend_time(&self, shard: ShardId, took: std::time::Duration) {
+        if let Some(h) = self.backend_time.get(shard.0 as usize) {
+            h.observe(took);
+        }
+    }
+
+    /// Backend time of each shard, in shard order.
+    pub fn backend_times(&self) -> &[Arc<Histogram>] {
+        &self.backend_time
     }
 
     /// The pool of one shard of this snapshot, as seen by one worker.
@@ -112,6 +199,17 @@ impl shardgate_sql::Schema for TopologySchema<'_> {
     /// from a shard (validation keeps sequences off reference tables).
     fn sequence_column(&self, table: &str) -> Option<&str> {
         self.0.auto_increment(table).map(|a| a.column.as_str())
+    }
+}
+
+fn identity(topology: &Topology, shard: &Shard) -> ShardIdentity {
+    let (host, port) = topology
+        .backend_of(shard)
+        .map_or((String::new(), 0), |b| (b.host.clone(), b.port));
+    ShardIdentity {
+        host,
+        port,
+        database: shard.database.clone(),
     }
 }
 

@@ -48,13 +48,22 @@ pub struct Shared {
     pub refused_clients: std::sync::atomic::AtomicU64,
     /// Set once when shutdown starts.
     shutdown: watch::Sender<bool>,
+    /// Worker threads, each with its share of every pool.
+    pub workers: usize,
+    /// Topologies applied and refused since start.
+    pub topology_reloads: std::sync::atomic::AtomicU64,
+    pub topology_reload_errors: std::sync::atomic::AtomicU64,
+    /// Held while a reload builds and swaps the next routing.
+    pub reloading: std::sync::Mutex<()>,
+    /// The topology file as last read, for the watcher.
+    pub file_stamp: std::sync::Mutex<Option<crate::reload::FileStamp>>,
 }
 
 impl Shared {
     pub fn new(config: Config, routing: Routing, decisions: Option<Arc<DecisionLog>>) -> Shared {
         let analyzer = Analyzer::new(config.plan_cache_size);
-        let stats =
-            crate::stats::Stats::new(config.worker_count(), routing.topology.shards().len());
+        let config_workers = config.worker_count();
+        let stats = crate::stats::Stats::new(config_workers);
         Shared {
             config,
             routing: ArcSwap::from_pointee(routing),
@@ -66,6 +75,11 @@ impl Shared {
             clients: AtomicUsize::new(0),
             refused_clients: Default::default(),
             shutdown: watch::Sender::new(false),
+            workers: config_workers,
+            topology_reloads: Default::default(),
+            topology_reload_errors: Default::default(),
+            reloading: Default::default(),
+            file_stamp: Default::default(),
         }
     }
 

@@ -138,21 +138,18 @@ impl WorkerStats {
     }
 }
 
-/// Everything, for every worker and shard.
+/// Everything, for every worker (per-shard backend times live with the shards' pools, in the routing).
 pub struct Stats {
     workers: Vec<WorkerStats>,
-    /// Backend time (command sent to reply complete) per shard index.
-    backend: Vec<Histogram>,
     errors: Mutex<BTreeMap<u16, u64>>,
 }
 
 impl Stats {
-    pub fn new(workers: usize, shards: usize) -> Self {
+    pub fn new(workers: usize) -> Self {
         Stats {
             workers: (0..workers.max(1))
                 .map(|_| WorkerStats::default())
                 .collect(),
-            backend: (0..shards).map(|_| Histogram::default()).collect(),
             errors: Mutex::new(BTreeMap::new()),
         }
     }
@@ -170,13 +167,6 @@ impl Stats {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(code)
             .or_default() += 1;
-    }
-
-    /// Records how long shard `shard` took to answer a statement.
-    pub fn backend_time(&self, shard: usize, took: Duration) {
-        if let Some(h) = self.backend.get(shard) {
-            h.observe(took);
-        }
     }
 
     /// Statements so far by kind and route (indexes into [`KINDS`], [`ROUTES`]).
@@ -216,16 +206,11 @@ impl Stats {
         s
     }
 
-    /// Backend time of each shard index.
-    pub fn backend(&self) -> Vec<HistogramSnapshot> {
-        self.backend
-            .iter()
-            .map(|h| {
-                let mut s = HistogramSnapshot::default();
-                h.add_to(&mut s);
-                s
-            })
-            .collect()
+    /// The totals of one histogram.
+    pub fn snapshot(h: &Histogram) -> HistogramSnapshot {
+        let mut s = HistogramSnapshot::default();
+        h.add_to(&mut s);
+        s
     }
 
     pub fn bytes(&self) -> (u64, u64) {
@@ -261,7 +246,7 @@ mod tests {
 
     #[test]
     fn workers_are_summed_and_errors_counted_by_code() {
-        let stats = Stats::new(2, 4);
+        let stats = Stats::new(2);
         let class = Class { kind: 0, route: 0 };
         stats.worker(0).count(class);
         stats.worker(1).count(class);

@@ -26,6 +26,7 @@ mod multi_statements;
 mod observability;
 mod pooling;
 mod prepared;
+mod reload;
 mod routing;
 mod scatter;
 mod scatter_writes;

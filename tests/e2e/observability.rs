@@ -36,7 +36,16 @@ async fn metrics_count_statements_by_kind_and_route_errors_by_code_and_latencies
             .await
             .expect("scatter");
         assert!(conn.query_drop("SELEC nonsense").await.is_err());
-        let (_, after) = cluster.proxy().admin_get("/metrics").await;
+        // A statement is counted just after its reply is sent: wait for the last one's count to land.
+        let count = "shardgate_statement_duration_seconds_count";
+        let mut after = String::new();
+        for _ in 0..100 {
+            after = cluster.proxy().admin_get("/metrics").await.1;
+            if sample(&after, count) - sample(&before, count) >= 17.0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         let delta = |series: &str| sample(&after, series) - sample(&before, series);
         assert_eq!(
             delta("shardgate_statements_total{kind=\"insert\",route=\"single\"}"),

@@ -89,7 +89,7 @@ impl Session {
 
     /// COM_FIELD_LIST: every shard has the same tables, so the first one answers.
     pub(super) async fn on_field_list(&mut self, payload: &[u8]) -> Result<(), WireError> {
-        let routing = self.shared.routing.load();
+        let routing = self.routing();
         let shard = self.any_shard();
         let command = ShardCommand::Raw(payload);
         self.forward_on_shard(&routing, shard, command, ResponseKind::FieldList, true)
@@ -140,9 +140,7 @@ impl Session {
                     }),
                 },
             };
-            self.shared
-                .stats
-                .backend_time(shard.0 as usize, sent_at.elapsed());
+            routing.backend_time(shard, sent_at.elapsed());
             match result {
                 Ok(Reply::Clean) => {
                     let count = std::mem::take(&mut self.pending_warnings);

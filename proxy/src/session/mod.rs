@@ -86,6 +86,8 @@ pub struct Session {
     locks: Option<locks::LockConn>,
     /// The session's temporary tables and the connection they live on.
     temp: temporary::TemporaryTables,
+    /// The topology snapshot the current statement routes on (see [`Session::routing`]).
+    statement_routing: Option<Arc<crate::routing::Routing>>,
 }
 
 impl Session {
@@ -141,6 +143,7 @@ impl Session {
             counted_out: 0,
             locks: None,
             temp: temporary::TemporaryTables::default(),
+            statement_routing: None,
         };
         debug!(conn = conn_id, %peer, user = %session.user, "client logged in");
         match session.command_loop().await {
@@ -148,7 +151,7 @@ impl Session {
             Err(e) => info!(conn = conn_id, %peer, error = %e, "client connection closed"),
         }
         // A client that leaves mid-transaction: its shards roll back and their connections go back to the pools.
-        let routing = session.shared.routing.load();
+        let routing = session.routing();
         session.end_transaction(&routing, false).await;
         session.release_locks().await;
         session.release_temporary().await;
@@ -229,7 +232,7 @@ impl Session {
                     self.use_database(&db).await?
                 }
                 COM_RESET_CONNECTION => {
-                    let routing = self.shared.routing.load();
+                    let routing = self.routing();
                     self.end_transaction(&routing, false).await;
                     self.release_locks().await;
                     self.release_temporary().await;
@@ -313,6 +316,18 @@ impl Session {
             return Ok(());
         }
         self.client.flush().await
+    }
+
+    /// The topology snapshot for the next statement: the current one, or, inside a transaction, the one the
+    /// transaction started on. Kept as the statement's snapshot (a transaction it opens keeps it).
+    fn routing(&mut self) -> Arc<crate::routing::Routing> {
+        let routing = match self.txn.as_ref().and_then(|t| t.routing()) {
+            Some(r) => Arc::clone(r),
+            None => self.shared.routing.load_full(),
+        };
+        self.follow_pin(&routing);
+        self.statement_routing = Some(Arc::clone(&routing));
+        routing
     }
 
     /// Counts a statement (COM_QUERY, COM_STMT_EXECUTE) that started at `started` in the metrics.

@@ -103,7 +103,7 @@ impl Statements {
 impl Session {
     /// COM_STMT_PREPARE.
     pub(super) async fn on_prepare(&mut self, payload: &[u8]) -> Result<(), WireError> {
-        let routing = self.shared.routing.load();
+        let routing = self.routing();
         let Ok(text) = std::str::from_utf8(&payload[1..]) else {
             let msg = "a prepared statement that is not valid UTF-8 is not supported";
             return self
@@ -320,7 +320,7 @@ impl Session {
 
     /// COM_STMT_EXECUTE.
     pub(super) async fn on_execute(&mut self, payload: &[u8]) -> Result<(), WireError> {
-        let routing = self.shared.routing.load();
+        let routing = self.routing();
         let raw_id = payload
             .get(1..5)
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));

@@ -22,7 +22,7 @@ use crate::routing::{Routing, TopologySchema};
 impl Session {
     /// Handles one statement (`payload` starts with the command byte).
     pub(super) async fn on_statement(&mut self, payload: &[u8]) -> Result<(), WireError> {
-        let routing = self.shared.routing.load();
+        let routing = self.routing();
         let text = String::from_utf8_lossy(&payload[1..]);
         let lossy = matches!(text, Cow::Owned(_));
         // The statement the server runs is the content of its executable comments: that is what gets analysed.

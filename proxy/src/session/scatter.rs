@@ -130,7 +130,7 @@ impl Session {
                         Ok(reply) => {
                             // Read in turn: a shard's time is until its reply was read, an upper bound.
                             let took = sent_at.elapsed();
-                            self.shared.stats.backend_time(shard.0 as usize, took);
+                            routing.backend_time(*shard, took);
                             replies.push(reply);
                             read = i + 1;
                         }

@@ -18,7 +18,7 @@ use super::Session;
 use super::transaction::backend_error;
 use crate::backend::ShardConnector;
 use crate::mysql_error::*;
-use crate::routing::{Routing, TopologySchema};
+use crate::routing::{Routing, ShardIdentity, TopologySchema};
 
 /// The session's temporary tables and where they live.
 #[derive(Default)]
@@ -32,7 +32,10 @@ pub(super) struct TemporaryTables {
 
 /// The connection holding the temporary tables; `conn` is empty while a statement or a transaction uses it.
 struct Pin {
+    /// The shard's id in the snapshot the session routes on now (see [`Session::follow_pin`]).
     shard: ShardId,
+    /// Which database on which server that is, across topology versions.
+    identity: Option<ShardIdentity>,
     conn: Option<Pooled<ShardConnector>>,
 }
 
@@ -255,9 +258,26 @@ impl Session {
         self.temp.pending.clear();
         self.temp.pin = Some(Pin {
             shard,
+            identity: routing.identity(shard),
             conn: Some(conn),
         });
         Ok(())
+    }
+
+    /// After a topology reload the pinned shard may have another id: finds it by identity in `routing`.
+    pub(super) fn follow_pin(&mut self, routing: &Routing) {
+        let Some(pin) = self.temp.pin.as_mut() else {
+            return;
+        };
+        if routing.identity(pin.shard) == pin.identity {
+            return;
+        }
+        let moved = (0..routing.topology.shards().len() as u32)
+            .map(ShardId)
+            .find(|&s| routing.identity(s) == pin.identity);
+        if let Some(shard) = moved {
+            pin.shard = shard;
+        }
     }
 
     /// The pinned connection, if `shard` holds the session's temporary tables. An error when that connection was

@@ -7,6 +7,8 @@
 //! `autocommit = 0` the connection carries that setting instead and the first statement opens the transaction, as
 //! on MySQL. COMMIT goes to each shard in the order they joined (ADR 11).
 
+use std::sync::Arc;
+
 use shardgate_pool::Pooled;
 use shardgate_topology::ShardId;
 use shardgate_wire::WireError;
@@ -30,16 +32,25 @@ pub(super) struct Transaction {
     savepoints: Vec<String>,
     /// Under `transaction_mode: twopc`, the global XA id; each shard is a branch of it (see `crate::twopc`).
     xa: Option<String>,
+    /// The topology snapshot the transaction started on: its statements route on it until it ends, so a reload
+    /// never moves a shard under an open transaction (its held connections are named by this snapshot's ids).
+    routing: Option<Arc<Routing>>,
 }
 
 impl Transaction {
-    fn new(begin: Vec<String>, xa: Option<String>) -> Self {
+    fn new(begin: Vec<String>, xa: Option<String>, routing: Option<Arc<Routing>>) -> Self {
         Self {
             begin,
             held: Vec::new(),
             savepoints: Vec::new(),
             xa,
+            routing,
         }
+    }
+
+    /// The snapshot the transaction routes on.
+    pub(super) fn routing(&self) -> Option<&Arc<Routing>> {
+        self.routing.as_ref()
     }
 
     /// The connections held, emptied out of the transaction, in the order their shards joined. An empty slot
@@ -69,10 +80,15 @@ impl Session {
     /// text, or `None` for the one autocommit = 0 implies. A pending `SET TRANSACTION …` applies to it.
     pub(super) fn open_transaction(&mut self, begin: Option<String>) {
         let pending = self.next_transaction.take();
+        let routing = self.statement_routing.clone();
         self.txn = Some(match &self.shared.decisions {
             // Under two-phase commit every branch starts with XA START instead of the client's BEGIN.
-            Some(log) => Transaction::new(pending.into_iter().collect(), Some(log.new_gtrid())),
-            None => Transaction::new(pending.into_iter().chain(begin).collect(), None),
+            Some(log) => Transaction::new(
+                pending.into_iter().collect(),
+                Some(log.new_gtrid()),
+                routing,
+            ),
+            None => Transaction::new(pending.into_iter().chain(begin).collect(), None, routing),
         });
     }
 
