@@ -326,6 +326,22 @@ count_fds() {
     [ -e "${fds[0]}" ] || FDS=0
 }
 
+# utime+stime of process $1 in clock ticks (fields 14 and 15 of /proc/PID/stat; the name may hold spaces), with
+# $2 = "children": cutime+cstime instead (fields 16 and 17), the CPU time of its children that it waited for.
+cpu_ticks() {
+    local stat rest children="${2:-}"
+    stat="$(cat "/proc/$1/stat")"
+    rest="${stat##*) }"
+    # After "pid (comm) ", field 3 (state) is the first: fields 14 to 17 are the 12th to 15th.
+    # shellcheck disable=SC2086 # splitting into fields is the point
+    set -- $rest
+    if [ "$children" = children ]; then echo $((${14} + ${15})); else echo $((${12} + ${13})); fi
+}
+
+# Busy and total jiffies of the whole machine (first line of /proc/stat: user nice system idle iowait irq softirq
+# steal).
+host_jiffies() { awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat; }
+
 # Seconds a run may spend opening and closing its $1 connections, besides BENCH_SECONDS.
 connect_allowance() { echo $((30 + $1 / 100)); }
 
@@ -368,7 +384,7 @@ peak() { awk -v c="${2:-1}" '$c ~ /^[0-9]+$/ && $c + 0 > m { m = $c + 0; seen = 
 # One measured run of $2 connections against target $1; $3 names it (round, or "warmup"). Appends a row to
 # $STATE/results.tsv (not for the warm-up):
 #   connections round target status wall_s backend_conns conns_peak conns_before proxy_rss_peak_kib
-#   proxy_fds_peak mariadbd_rss_peak_kib loadgen_rss_peak_kib proxy_log_lines
+#   proxy_fds_peak mariadbd_rss_peak_kib loadgen_rss_peak_kib proxy_log_lines other_cpu_pct
 # and leaves loadgen's JSON in runs/NAME.json, its stderr in runs/NAME.err, new shardgate log lines other than
 # INFO in runs/NAME.proxy-log.
 measure() {
@@ -390,6 +406,10 @@ measure() {
     done
     local conns_before
     conns_before="$(peak "$out.conns" 2)"
+    # CPU time of the machine, and of what this benchmark runs, to tell how busy the rest of the machine was.
+    local host_before ours_before
+    host_before="$(host_jiffies)"
+    ours_before=$(($(cpu_ticks "$MARIADB_PID") + $(cpu_ticks "$SHARDGATE_PID") + $(cpu_ticks $$ children)))
     started="$(date +%s.%N)"
     "$BIN_DIR/loadgen" --url "$(target_url "$target")" --connections "$count" --seconds "$secs" \
         --tenants "$TENANTS" --zipf 0 --rows-per-tenant "$ROWS_PER_TENANT" --mix point --json \
@@ -418,6 +438,14 @@ measure() {
     done
     wait "$LOADGEN_PID" || status="exit-$?"
     LOADGEN_PID=""
+    # The share of the machine's CPU time used by processes other than mariadbd, shardgate, loadgen and the
+    # sampling (this shell's children), in percent.
+    local b0 t0 b1 t1 ours others
+    read -r b0 t0 <<<"$host_before"
+    read -r b1 t1 <<<"$(host_jiffies)"
+    ours=$(($(cpu_ticks "$MARIADB_PID") + $(cpu_ticks "$SHARDGATE_PID") + $(cpu_ticks $$ children) - ours_before))
+    others="$(awk -v b=$((b1 - b0)) -v o="$ours" -v t=$((t1 - t0)) \
+        'BEGIN { v = t > 0 ? 100 * (b - o) / t : 0; printf "%.0f", v < 0 ? 0 : v }')"
     local wall
     wall="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
     sample_connections
@@ -446,14 +474,14 @@ print(f"qps={t['qps']:.0f} p50={t['p50_us'] / 1000:.2f}ms p99={t['p99_us'] / 100
       f"errors={t['errors_by_code'] or 0} timeouts={t['timeouts']}")
 PY
 )"
-    log "$(printf '%-9s connections=%-5s round=%-6s %s backend_conns=%s proxy_rss=%sKiB wall=%ss' "$target" "$count" \
-        "$round" "$summary" "$backend" "$rss" "$wall")"
+    log "$(printf '%-9s connections=%-5s round=%-6s %s backend_conns=%s proxy_rss=%sKiB wall=%ss other_cpu=%s%%' \
+        "$target" "$count" "$round" "$summary" "$backend" "$rss" "$wall" "$others")"
     [ "$status" = ok ] || { log "loadgen failed ($status); it said:"; tail -n 5 "$out.err" >&2; }
     [ ! -s "$out.proxy-log" ] || log "shardgate logged $(wc -l <"$out.proxy-log") line(s) other than INFO; see $out.proxy-log"
     [ "$round" != warmup ] || return 0
     printf '%s\t' "$count" "$round" "$target" "$status" "$wall" "$backend" "$conns_peak" "$conns_before" "$rss" \
         "$fds" "$db_rss" >>"$STATE/results.tsv"
-    printf '%s\t%s\n' "$lg_rss" "$(wc -l <"$out.proxy-log")" >>"$STATE/results.tsv"
+    printf '%s\t%s\t%s\n' "$lg_rss" "$(wc -l <"$out.proxy-log")" "$others" >>"$STATE/results.tsv"
 }
 
 run_rounds() {

@@ -5,7 +5,7 @@ Input (written by deploy/bench-connections.sh into its state folder):
   --meta     key<TAB>value lines: machine, versions, settings, the command line
   --results  one line per measured run: connections round target status wall_s backend_conns conns_peak
              conns_before proxy_rss_peak_kib proxy_fds_peak mariadbd_rss_peak_kib loadgen_rss_peak_kib
-             proxy_log_lines ("-" where a value does not apply or is missing)
+             proxy_log_lines other_cpu_pct ("-" where a value does not apply or is missing)
   --runs     the runs folder: cN-ROUND-TARGET.json (loadgen --json), .err (loadgen's stderr), .proxy-log (what
              shardgate logged during the run other than INFO)
 Output: --output (markdown, overwritten).
@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 
 TARGETS = ["direct", "shardgate"]
 FIELDS = ["connections", "round", "target", "status", "wall_s", "backend_conns", "conns_peak", "conns_before",
-          "rss_kib", "fds", "db_rss_kib", "loadgen_rss_kib", "proxy_log_lines"]
+          "rss_kib", "fds", "db_rss_kib", "loadgen_rss_kib", "proxy_log_lines", "other_cpu"]
 NUMERIC_FROM = FIELDS.index("wall_s")
 
 
@@ -186,8 +186,8 @@ def raw_table(runs):
     lines = [
         "| connections | round | target | status | qps | p50 ms | p99 ms | max ms | errors | backend conns peak "
         "| server conns before | proxy RSS MiB | proxy fds peak | mariadbd RSS MiB | loadgen RSS MiB "
-        "| wall s | proxy log lines |",
-        "|---:|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| wall s | proxy log lines | other CPU % |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     mib = lambda kib: fmt(kib / 1024, 1) if kib is not None else "-"  # noqa: E731
     for r in runs:
@@ -199,7 +199,8 @@ def raw_table(runs):
             f"| {latency(stat(r, 'p50_ms'))} | {latency(stat(r, 'p99_ms'))} "
             f"| {latency(lg['max_us'] / 1000 if lg else None)} | {errors} | {fmt(r['backend_conns'])} "
             f"| {fmt(r['conns_before'])} | {mib(r['rss_kib'])} | {fmt(r['fds'])} | {mib(r['db_rss_kib'])} "
-            f"| {mib(r['loadgen_rss_kib'])} | {fmt(r['wall_s'], 1)} | {fmt(r['proxy_log_lines'])} |")
+            f"| {mib(r['loadgen_rss_kib'])} | {fmt(r['wall_s'], 1)} | {fmt(r['proxy_log_lines'])} "
+            f"| {fmt(r['other_cpu'])} |")
     return "\n".join(lines)
 
 
@@ -267,6 +268,9 @@ def render(meta, runs):
         f"benchmark: {fmt(number(meta.get('proxy_hwm_kib', '-')) / 1024 if number(meta.get('proxy_hwm_kib', '-')) else None, 1)} MiB).",
         "- *qps vs direct*: shardgate's qps divided by direct's in the same round"
         + (" (median over rounds)." if rounds > 1 else "."),
+        "- With one connection, qps is bound by round trips: each statement wakes the next process in turn "
+        "(loadgen, shardgate, mariadbd), so it moves with how idle the machine's cores are (a busy core answers a "
+        "wake-up faster than an idle one); compare it within a round (*qps vs direct*) rather than across runs.",
         "- *errors*: failed statements by MySQL error code (ERR 1040: no backend connection free within "
         "`pool.acquire_timeout_ms`), and statements still unanswered 2 s after the end of the run.",
     ]
@@ -279,7 +283,9 @@ def render(meta, runs):
         "",
         "*wall s*: from loadgen's start to its exit, opening and closing every connection included. *proxy fds "
         "peak*: shardgate's open file descriptors (clients, backends, its own files). *proxy log lines*: lines "
-        "shardgate logged above INFO during the run.",
+        "shardgate logged above INFO during the run. *other CPU %*: the share of the machine's CPU time (all "
+        "cores) that processes other than mariadbd, shardgate, loadgen and the sampling used during the run; "
+        "above a few percent, something else competed with the benchmark and its figures are low.",
         "",
         raw_table(runs),
         "",
