@@ -158,10 +158,11 @@ def error_text(errors, timeouts):
 
 
 def results_table(summary, counts, rounds):
-    head = "median of the rounds, " if rounds > 1 else ""
     lines = [
-        f"| connections | target | qps | p50 ms | p99 ms | backend conns peak | proxy RSS MiB | qps vs direct "
-        f"| errors ({head}summed over rounds) |",
+        f"Medians over {rounds} rounds; errors added up over them." if rounds > 1 else "One round.",
+        "",
+        "| connections | target | qps | p50 ms | p99 ms | backend conns peak | proxy RSS MiB | qps vs direct "
+        "| errors |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for count in counts:
@@ -284,7 +285,8 @@ def render(meta, runs):
         "*wall s*: from loadgen's start to its exit, opening and closing every connection included. *proxy fds "
         "peak*: shardgate's open file descriptors (clients, backends, its own files). *proxy log lines*: lines "
         "shardgate logged above INFO during the run. *other CPU %*: the share of the machine's CPU time (all "
-        "cores) that processes other than mariadbd, shardgate, loadgen and the sampling used during the run; "
+        "cores) that processes other than mariadbd, shardgate, loadgen and the sampling used during the run "
+        "(interrupt time, where loopback packets are processed, left out); "
         "above a few percent, something else competed with the benchmark and its figures are low.",
         "",
         raw_table(runs),
