@@ -1,5 +1,10 @@
 //! Latency distributions: an HDR histogram in microseconds with 3 significant digits, and the percentiles the
 //! reports print. Fixed memory however long the run; merging rounds or connections adds counts exactly.
+//!
+//! A histogram over `1..=HIGHEST_US` at 3 digits is about 190 KB, and every connection keeps a few. So that
+//! 10,000 connections do not need gigabytes, a distribution keeps its first [`PENDING_MAX`] latencies as a plain
+//! list (4 bytes each) and only makes its histogram when that list is full: a connection that sends a few hundred
+//! statements in a round never has one, and the merged total of a round does.
 
 use std::time::Duration;
 
@@ -11,60 +16,78 @@ pub const HIGHEST_US: u64 = 3_600_000_000;
 /// Significant decimal digits kept: values are exact to within 0.1%.
 const SIGNIFICANT_DIGITS: u8 = 3;
 
+/// Latencies kept as a list before they go into a histogram (4 KiB of them).
+const PENDING_MAX: usize = 1024;
+
 /// A latency distribution.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Latency {
-    /// Counts by microseconds, `0..=HIGHEST_US`.
-    hist: Histogram<u64>,
+    /// Latencies in microseconds (at most [`HIGHEST_US`], which fits in a `u32`) not yet in `hist`; never more
+    /// than [`PENDING_MAX`].
+    pending: Vec<u32>,
+    /// Counts by microseconds, `0..=HIGHEST_US`; made when `pending` first overflows.
+    hist: Option<Histogram<u64>>,
 }
 
-impl Default for Latency {
-    fn default() -> Self {
-        Self::new()
-    }
+/// An empty histogram over `1..=HIGHEST_US`.
+#[allow(clippy::expect_used)] // constant bounds that hdrhistogram accepts: low 1, high ≥ 2, 3 digits
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS)
+        .expect("valid constant histogram bounds")
 }
 
 impl Latency {
-    /// An empty distribution.
-    #[allow(clippy::expect_used)] // constant bounds that hdrhistogram accepts: low 1, high ≥ 2, 3 digits
-    pub fn new() -> Self {
-        Latency {
-            hist: Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS)
-                .expect("valid constant histogram bounds"),
-        }
-    }
-
     /// Adds one latency.
     pub fn record(&mut self, latency: Duration) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.hist.saturating_record(us);
+        self.record_us(u32::try_from(us.min(HIGHEST_US)).unwrap_or(u32::MAX));
+    }
+
+    /// Adds one latency of `us` microseconds (at most [`HIGHEST_US`]).
+    fn record_us(&mut self, us: u32) {
+        self.pending.push(us);
+        if self.pending.len() >= PENDING_MAX {
+            let hist = self.hist.get_or_insert_with(histogram);
+            for us in self.pending.drain(..) {
+                hist.saturating_record(u64::from(us));
+            }
+        }
     }
 
     /// Adds every latency of `other`.
     pub fn merge(&mut self, other: &Latency) {
-        // Both histograms have the same bounds, so re-recording each bucket is exact and cannot fail.
-        for v in other.hist.iter_recorded() {
-            self.hist
-                .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        for &us in &other.pending {
+            self.record_us(us);
+        }
+        if let Some(theirs) = &other.hist {
+            // Both histograms have the same bounds, so re-recording each bucket is exact and cannot fail.
+            let mine = self.hist.get_or_insert_with(histogram);
+            for v in theirs.iter_recorded() {
+                mine.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
         }
     }
 
     /// Number of latencies recorded.
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.pending.len() as u64 + self.hist.as_ref().map_or(0, Histogram::len)
     }
 
     /// The reported percentiles; all zero when nothing was recorded.
     pub fn percentiles(&self) -> Percentiles {
-        if self.hist.is_empty() {
+        if self.count() == 0 {
             return Percentiles::default();
         }
+        let mut hist = self.hist.clone().unwrap_or_else(histogram);
+        for &us in &self.pending {
+            hist.saturating_record(u64::from(us));
+        }
         Percentiles {
-            p50: self.hist.value_at_quantile(0.50),
-            p90: self.hist.value_at_quantile(0.90),
-            p99: self.hist.value_at_quantile(0.99),
-            p999: self.hist.value_at_quantile(0.999),
-            max: self.hist.max(),
+            p50: hist.value_at_quantile(0.50),
+            p90: hist.value_at_quantile(0.90),
+            p99: hist.value_at_quantile(0.99),
+            p999: hist.value_at_quantile(0.999),
+            max: hist.max(),
         }
     }
 }
@@ -112,7 +135,7 @@ mod tests {
     }
 
     fn uniform(from_us: u64, to_us: u64) -> Latency {
-        let mut l = Latency::new();
+        let mut l = Latency::default();
         for us in from_us..=to_us {
             l.record(Duration::from_micros(us));
         }
@@ -135,7 +158,7 @@ mod tests {
 
     #[test]
     fn percentiles_never_understate_a_latency() {
-        let mut l = Latency::new();
+        let mut l = Latency::default();
         l.record(Duration::from_micros(12_345));
         let p = l.percentiles();
         assert!(p.p50 >= 12_345 && close(p.p50, 12_345));
@@ -144,13 +167,13 @@ mod tests {
 
     #[test]
     fn an_empty_distribution_reports_zeros() {
-        assert_eq!(Latency::new().percentiles(), Percentiles::default());
-        assert_eq!(Latency::new().count(), 0);
+        assert_eq!(Latency::default().percentiles(), Percentiles::default());
+        assert_eq!(Latency::default().count(), 0);
     }
 
     #[test]
     fn latencies_past_an_hour_are_recorded_as_an_hour() {
-        let mut l = Latency::new();
+        let mut l = Latency::default();
         l.record(Duration::from_secs(7200));
         assert_eq!(l.count(), 1);
         assert!(close(l.percentiles().max, HIGHEST_US));
@@ -164,6 +187,28 @@ mod tests {
         assert_eq!(a.count(), 1010);
         assert!(close(a.percentiles().max, 1_000_010));
         assert!(close(a.percentiles().p50, 505));
+    }
+
+    #[test]
+    fn few_latencies_are_listed_and_many_go_into_the_histogram_with_the_same_percentiles() {
+        let few = uniform(1, 100);
+        assert!(few.hist.is_none() && few.pending.len() == 100);
+        let many = uniform(1, 100_000);
+        assert!(many.hist.is_some() && many.pending.len() < PENDING_MAX);
+        assert_eq!(many.count(), 100_000);
+        let mut listed = Latency::default();
+        let mut merged = Latency::default();
+        for us in [7, 700, 70_000] {
+            listed.record(Duration::from_micros(us));
+            let mut one = Latency::default();
+            one.record(Duration::from_micros(us));
+            merged.merge(&one);
+        }
+        merged.merge(&many);
+        let mut direct = many.clone();
+        direct.merge(&listed);
+        assert_eq!(merged.count(), 100_003);
+        assert_eq!(merged.percentiles(), direct.percentiles());
     }
 
     #[test]

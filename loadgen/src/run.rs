@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::pacer::Pacer;
@@ -21,6 +22,9 @@ use crate::workload::{Body, Generator, Mix, Op};
 
 /// Longest wait for a connection to be set up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections being opened at once while a round sets up: 10,000 then take seconds, not minutes, and the
+/// target's listen backlog never sees more than this many at a time.
+const CONNECT_CONCURRENCY: usize = 64;
 /// Longest wait for a polite disconnect at the end of a round.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -59,10 +63,7 @@ struct Clock {
 /// Runs one round of `plan` against `url`; `label` prefixes the live progress line.
 pub async fn run_round(plan: &Plan, url: &str, label: String) -> anyhow::Result<Round> {
     let opts = Opts::from_url(url).with_context(|| format!("target URL {}", crate::redact(url)))?;
-    let mut conns = Vec::with_capacity(plan.connections);
-    for _ in 0..plan.connections {
-        conns.push(connect(&opts).await?);
-    }
+    let conns = connect_all(&opts, plan.connections).await?;
     let pacer = match plan.rate {
         Some(_) => Some(Arc::new(
             Pacer::start().context("starting the pacer thread")?,
@@ -116,6 +117,29 @@ pub async fn run_round(plan: &Plan, url: &str, label: String) -> anyhow::Result<
     }
     drop(ticker);
     Ok(total)
+}
+
+/// Opens `n` connections, [`CONNECT_CONCURRENCY`] at a time; fails on the first that cannot be opened, saying how
+/// many were open then.
+async fn connect_all(opts: &Opts, n: usize) -> anyhow::Result<Vec<Conn>> {
+    let mut conns = Vec::with_capacity(n);
+    let mut opening = JoinSet::new();
+    let mut started = 0;
+    while conns.len() < n {
+        while started < n && opening.len() < CONNECT_CONCURRENCY {
+            let opts = opts.clone();
+            opening.spawn(async move { connect(&opts).await });
+            started += 1;
+        }
+        let Some(joined) = opening.join_next().await else {
+            break;
+        };
+        let conn = joined
+            .context("connecting task")?
+            .with_context(|| format!("{} of {n} connections were open", conns.len()))?;
+        conns.push(conn);
+    }
+    Ok(conns)
 }
 
 /// Opens one connection, waiting at most [`CONNECT_TIMEOUT`].
@@ -240,5 +264,25 @@ async fn execute(conn: &mut Conn, body: &Body) -> Result<(), mysql_async::Error>
             }
             conn.query_drop("COMMIT").await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connecting_fails_on_a_closed_port_and_says_how_many_were_open() {
+        // A port that was free a moment ago: nothing listens there, so every connect is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let opts = Opts::from_url(&format!("mysql://u@127.0.0.1:{port}/d")).unwrap();
+        let err = connect_all(&opts, 200).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("0 of 200 connections were open"),
+            "{err:#}"
+        );
     }
 }
