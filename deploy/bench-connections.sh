@@ -34,9 +34,8 @@
 #   BENCH_SAMPLE_MS           sampling interval of connections and RSS (default 200)
 #   BENCH_MARIADB_PORT        mariadbd port (default 24407)
 #   BENCH_PROXY_PORT          shardgate port (default 24406)
-#   BENCH_PROXY_EXTRA_CONFIG  YAML lines added to the shardgate config as they are (default empty); once shardgate
-#                             knows max_client_connections, set it to "max_client_connections: 12000" so the
-#                             proxy admits 10,000 clients and the few the script opens itself
+#   BENCH_ADMIN_PORT          shardgate admin HTTP port (default 24408)
+#   BENCH_PROXY_EXTRA_CONFIG  YAML lines added to the shardgate config as they are (default empty)
 #   BENCH_OUTPUT              markdown file to write (default <repo>/docs/benchmarks-connections.md)
 #   SHARDGATE_BENCH_STATE     state folder (default: a new temporary folder, removed after a successful run); its
 #                             mariadb/ and runs/ subfolders are recreated on every run
@@ -57,6 +56,7 @@ TENANTS="${BENCH_TENANTS:-1000}"
 SAMPLE_MS="${BENCH_SAMPLE_MS:-200}"
 MARIADB_PORT="${BENCH_MARIADB_PORT:-24407}"
 PROXY_PORT="${BENCH_PROXY_PORT:-24406}"
+ADMIN_PORT="${BENCH_ADMIN_PORT:-24408}"
 PROXY_EXTRA_CONFIG="${BENCH_PROXY_EXTRA_CONFIG:-}"
 OUTPUT="${BENCH_OUTPUT:-$SHARDGATE_REPO/docs/benchmarks-connections.md}"
 SHARDS=128
@@ -246,6 +246,9 @@ write_shardgate_config() {
     cat >"$STATE/shardgate.yaml" <<YAML
 # Written by deploy/bench-connections.sh; see deploy/shardgate.example.yaml for every setting.
 listen: "127.0.0.1:$PROXY_PORT"
+admin_listen: "127.0.0.1:$ADMIN_PORT"
+# 10,000 clients, plus the warm-up's and the sampler's.
+max_client_connections: 12000
 users:
   - name: app
     password: app
