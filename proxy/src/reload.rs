@@ -122,7 +122,7 @@ impl Shared {
                 next.describe(first)
             )));
         }
-        self.routing.store(Arc::new(next));
+        self.routing.store(next);
         Ok(version)
     }
 

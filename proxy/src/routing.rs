@@ -30,6 +30,8 @@ pub struct Routing {
     health: Vec<Arc<Health>>,
     /// Backend time per shard, indexed like `topology.shards()`.
     backend_time: Vec<Arc<Histogram>>,
+    /// This snapshot's own `Arc`, so that a transaction can keep the snapshot it started on from a `&Routing`.
+    me: std::sync::Weak<Routing>,
 }
 
 /// What makes two shards of two topology versions the same: the same database on the same server.
@@ -44,13 +46,18 @@ impl Routing {
     /// Pools for every shard of `topology` and every worker; pool sizes are split evenly between workers
     /// (rounded up), so a shard sees at most about `max_size` connections. Connections open on first use, or
     /// ahead of it up to `min_idle`.
-    pub fn new(topology: Arc<Topology>, config: &Config, workers: usize) -> Routing {
+    pub fn new(topology: Arc<Topology>, config: &Config, workers: usize) -> Arc<Routing> {
         Self::build(topology, config, workers, None)
     }
 
     /// The routing for a new topology version, keeping what it can of `self` (see the module comment).
-    pub fn next(&self, topology: Arc<Topology>, config: &Config, workers: usize) -> Routing {
+    pub fn next(&self, topology: Arc<Topology>, config: &Config, workers: usize) -> Arc<Routing> {
         Self::build(topology, config, workers, Some(self))
+    }
+
+    /// This snapshot, to keep beyond one statement.
+    pub fn snapshot(&self) -> Option<Arc<Routing>> {
+        self.me.upgrade()
     }
 
     fn build(
@@ -58,7 +65,7 @@ impl Routing {
         config: &Config,
         workers: usize,
         previous: Option<&Routing>,
-    ) -> Routing {
+    ) -> Arc<Routing> {
         let workers = workers.max(1);
         let health: Vec<Arc<Health>> = topology
             .backends()
@@ -108,12 +115,13 @@ impl Routing {
                 reused.unwrap_or_default()
             })
             .collect();
-        Routing {
+        Arc::new_cyclic(|me| Routing {
             topology,
             pools,
             health,
             backend_time,
-        }
+            me: me.clone(),
+        })
     }
 
     /// The database and server of `shard`.

@@ -60,13 +60,17 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, routing: Routing, decisions: Option<Arc<DecisionLog>>) -> Shared {
+    pub fn new(
+        config: Config,
+        routing: Arc<Routing>,
+        decisions: Option<Arc<DecisionLog>>,
+    ) -> Shared {
         let analyzer = Analyzer::new(config.plan_cache_size);
         let config_workers = config.worker_count();
         let stats = crate::stats::Stats::new(config_workers);
         Shared {
             config,
-            routing: ArcSwap::from_pointee(routing),
+            routing: ArcSwap::new(routing),
             analyzer,
             decisions,
             sequences: Sequences::default(),

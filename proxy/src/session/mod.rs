@@ -86,8 +86,6 @@ pub struct Session {
     locks: Option<locks::LockConn>,
     /// The session's temporary tables and the connection they live on.
     temp: temporary::TemporaryTables,
-    /// The topology snapshot the current statement routes on (see [`Session::routing`]).
-    statement_routing: Option<Arc<crate::routing::Routing>>,
 }
 
 impl Session {
@@ -143,7 +141,6 @@ impl Session {
             counted_out: 0,
             locks: None,
             temp: temporary::TemporaryTables::default(),
-            statement_routing: None,
         };
         debug!(conn = conn_id, %peer, user = %session.user, "client logged in");
         match session.command_loop().await {
@@ -318,15 +315,14 @@ impl Session {
         self.client.flush().await
     }
 
-    /// The topology snapshot for the next statement: the current one, or, inside a transaction, the one the
-    /// transaction started on. Kept as the statement's snapshot (a transaction it opens keeps it).
-    fn routing(&mut self) -> Arc<crate::routing::Routing> {
+    /// The topology snapshot for the next statement: the current one (an `ArcSwap` guard: no reference count
+    /// shared between cores is touched), or, inside a transaction, the one the transaction started on.
+    fn routing(&mut self) -> RoutingRef {
         let routing = match self.txn.as_ref().and_then(|t| t.routing()) {
-            Some(r) => Arc::clone(r),
-            None => self.shared.routing.load_full(),
+            Some(r) => RoutingRef::Pinned(Arc::clone(r)),
+            None => RoutingRef::Current(self.shared.routing.load()),
         };
         self.follow_pin(&routing);
-        self.statement_routing = Some(Arc::clone(&routing));
         routing
     }
 
@@ -373,6 +369,22 @@ impl Session {
                 format!("Unknown database '{db}'"),
             ))
             .await
+        }
+    }
+}
+
+/// The snapshot a statement routes on.
+pub(super) enum RoutingRef {
+    Current(arc_swap::Guard<Arc<crate::routing::Routing>>),
+    Pinned(Arc<crate::routing::Routing>),
+}
+
+impl std::ops::Deref for RoutingRef {
+    type Target = crate::routing::Routing;
+    fn deref(&self) -> &crate::routing::Routing {
+        match self {
+            RoutingRef::Current(guard) => guard,
+            RoutingRef::Pinned(arc) => arc,
         }
     }
 }

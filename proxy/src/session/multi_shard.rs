@@ -110,7 +110,7 @@ impl Session {
         }
         let own_transaction = !self.in_transaction() && targets.len() > 1;
         if own_transaction {
-            self.open_transaction(Some("BEGIN".to_string()));
+            self.open_transaction(Some("BEGIN".to_string()), routing);
         }
         let mut spec = MergeSpec::concat(0, self.shared.config.scatter_max_rows);
         spec.copies = kind == WriteKind::Copies;

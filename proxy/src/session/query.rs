@@ -229,7 +229,7 @@ impl Session {
                     return self.send_error(&e).await;
                 }
                 let begin = text.trim().trim_end_matches(';').trim_end().to_string();
-                self.open_transaction(Some(begin));
+                self.open_transaction(Some(begin), &routing);
                 self.send_ok(0, 0).await
             }
             (StatementKind::Commit, _) => match self.end_transaction(&routing, true).await {

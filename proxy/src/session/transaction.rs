@@ -78,9 +78,9 @@ pub(super) enum Ended {
 impl Session {
     /// Opens a transaction in the session (shards join as statements reach them): `begin` is the client's BEGIN
     /// text, or `None` for the one autocommit = 0 implies. A pending `SET TRANSACTION …` applies to it.
-    pub(super) fn open_transaction(&mut self, begin: Option<String>) {
+    pub(super) fn open_transaction(&mut self, begin: Option<String>, routing: &Routing) {
         let pending = self.next_transaction.take();
-        let routing = self.statement_routing.clone();
+        let routing = routing.snapshot();
         self.txn = Some(match &self.shared.decisions {
             // Under two-phase commit every branch starts with XA START instead of the client's BEGIN.
             Some(log) => Transaction::new(
@@ -116,7 +116,7 @@ impl Session {
             return Ok((self.checkout(routing, shard).await?, false));
         }
         if self.txn.is_none() {
-            self.open_transaction(None);
+            self.open_transaction(None, routing);
         }
         let Some(txn) = self.txn.as_mut() else {
             return Err(MysqlError::new(

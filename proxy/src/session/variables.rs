@@ -26,11 +26,7 @@ impl Session {
         if let Some(first) = self.txn.as_ref().and_then(|txn| txn.first_shard()) {
             return first;
         }
-        let shards = match &self.statement_routing {
-            Some(r) => r.topology.shards().len(),
-            None => self.shared.routing.load().topology.shards().len(),
-        };
-        let shards = shards.max(1);
+        let shards = self.shared.routing.load().topology.shards().len().max(1);
         ShardId(self.conn_id % shards as u32)
     }
 
