@@ -106,6 +106,9 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
         "/readyz" if shared.is_draining() => {
             respond(&mut tcp, 503, "text/plain", "draining\n").await
         }
+        "/readyz" if !any_backend_up(shared) => {
+            respond(&mut tcp, 503, "text/plain", "no backend server is up\n").await
+        }
         "/readyz" => respond(&mut tcp, 200, "text/plain", "ready\n").await,
         "/metrics" => {
             let body = metrics::render(shared);
@@ -125,6 +128,13 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
             respond(&mut tcp, 404, "text/plain", msg).await
         }
     }
+}
+
+/// True when at least one backend server's breaker is closed: with some shards down the proxy still serves the
+/// others (each failing shard answers its own errors), so only all of them down makes it unready.
+fn any_backend_up(shared: &Shared) -> bool {
+    let routing = shared.routing.load();
+    routing.health().is_empty() || routing.health().iter().any(|h| h.status().is_up())
 }
 
 /// PUT /topology: applied, then written to the topology file; 409 with the reason when refused.

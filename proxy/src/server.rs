@@ -48,6 +48,9 @@ pub struct Shared {
     pub refused_clients: std::sync::atomic::AtomicU64,
     /// Set once when shutdown starts.
     shutdown: watch::Sender<bool>,
+    /// The same, one per worker: sessions wait on their own worker's, so that the wait every idle session
+    /// registers never touches a lock another core uses.
+    worker_shutdown: Vec<watch::Sender<bool>>,
     /// Worker threads, each with its share of every pool.
     pub workers: usize,
     /// Topologies applied and refused since start.
@@ -79,6 +82,9 @@ impl Shared {
             clients: AtomicUsize::new(0),
             refused_clients: Default::default(),
             shutdown: watch::Sender::new(false),
+            worker_shutdown: (0..config_workers.max(1))
+                .map(|_| watch::Sender::new(false))
+                .collect(),
             workers: config_workers,
             topology_reloads: Default::default(),
             topology_reload_errors: Default::default(),
@@ -95,6 +101,9 @@ impl Shared {
     /// Starts shutdown: the listener stops accepting and sessions close as soon as they are idle.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+        for worker in &self.worker_shutdown {
+            worker.send_replace(true);
+        }
     }
 
     /// True once shutdown has started.
@@ -105,6 +114,11 @@ impl Shared {
     /// Something to await the start of shutdown with.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+
+    /// [`Shared::shutdown_signal`] for the sessions of one worker.
+    pub fn worker_shutdown_signal(&self, worker: usize) -> watch::Receiver<bool> {
+        self.worker_shutdown[worker % self.worker_shutdown.len()].subscribe()
     }
 
     /// Waits until every client connection has closed, or `timeout`; returns how many are still open.

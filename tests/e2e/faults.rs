@@ -186,6 +186,9 @@ async fn a_crashed_server_fails_only_its_shards_and_traffic_recovers_when_it_res
             !backends.contains("\"down\""),
             "marked up again: {backends}"
         );
+        // With one of two servers down the proxy stayed ready: the other's shards were served throughout.
+        let (status, _) = cluster.proxy().admin_get("/readyz").await;
+        assert_eq!(status, 200);
     })
     .await;
 }
@@ -354,6 +357,46 @@ async fn sigterm_drains_running_statements_and_transactions_and_refuses_new_clie
             )
             .await;
         assert_eq!(notes, ["first", "slow", "second"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_proxy_is_unready_while_no_backend_server_is_up_and_ready_again_after() {
+    bounded(async {
+        let builder = Cluster::builder(1, 2)
+            .pool_line("breaker_backoff_ms: 100")
+            .pool_line("breaker_max_backoff_ms: 300")
+            .pool_line("health_check_interval_ms: 100");
+        let mut cluster = start_with_orders(builder).await;
+        let (status, _) = cluster.proxy().admin_get("/readyz").await;
+        assert_eq!(status, 200);
+        cluster.backend_mut(0).kill9();
+        let mut unready = false;
+        for _ in 0..100 {
+            let (status, body) = cluster.proxy().admin_get("/readyz").await;
+            if status == 503 {
+                assert!(body.contains("no backend"), "{body}");
+                unready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(unready, "health checks alone mark the only server down");
+        cluster.backend_mut(0).restart().await;
+        let mut ready = false;
+        for _ in 0..100 {
+            if cluster.proxy().admin_get("/readyz").await.0 == 200 {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ready, "ready again once the server answers");
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop(insert_order(1, 2, "back"))
+            .await
+            .expect("served again");
     })
     .await;
 }

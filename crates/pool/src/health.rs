@@ -10,6 +10,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -105,6 +106,9 @@ struct State {
 pub struct Health {
     config: HealthConfig,
     state: Mutex<State>,
+    /// True while the breaker is open (or probing): every checkout reads it, so the closed case takes no lock
+    /// that the other workers' checkouts would contend for.
+    open: AtomicBool,
     jitter: RandomState,
 }
 
@@ -122,6 +126,7 @@ impl Health {
                 last_check: None,
                 next_check: Instant::now(),
             }),
+            open: AtomicBool::new(false),
             jitter: RandomState::new(),
         }
     }
@@ -131,7 +136,14 @@ impl Health {
     }
 
     /// Whether a checkout may try the server now.
-    pub(crate) fn admit(&self, now: Instant) -> Admit {
+    pub(crate) fn admit(&self) -> Admit {
+        if !self.open.load(Ordering::Acquire) {
+            return Admit::Normal;
+        }
+        self.admit_at(Instant::now())
+    }
+
+    fn admit_at(&self, now: Instant) -> Admit {
         let mut s = self.lock();
         let Some(until) = s.open_until else {
             return Admit::Normal;
@@ -157,7 +169,7 @@ impl Health {
             return Some(Admit::Normal);
         }
         drop(s);
-        match self.admit(now) {
+        match self.admit_at(now) {
             Admit::Probe => Some(Admit::Probe),
             _ => None,
         }
@@ -170,6 +182,7 @@ impl Health {
         s.consecutive_failures = 0;
         s.failed_probes = 0;
         s.open_until = None;
+        self.open.store(false, Ordering::Release);
         s.probing = false;
         s.last_error = None;
         if checked {
@@ -192,6 +205,7 @@ impl Health {
         {
             s.opened_total += 1;
             s.open_until = Some(now + self.backoff(0));
+            self.open.store(true, Ordering::Release);
         }
     }
 

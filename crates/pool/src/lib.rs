@@ -229,7 +229,7 @@ impl<M: Manager> Pool<M> {
     /// for room. Fails at once while the server's breaker is open.
     pub async fn get(&self, key: M::Key) -> Result<Pooled<M>, PoolError<M::Error>> {
         let health = &*self.inner.health;
-        let probe = match health.admit(Instant::now()) {
+        let probe = match health.admit() {
             Admit::Normal => false,
             Admit::Probe => true,
             Admit::Refuse {

@@ -78,6 +78,9 @@ pub struct Session {
     reply_seq: u8,
     /// Turns true when the proxy starts shutting down.
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// When the client's last command arrived, and the timer that checks it against `client_idle_timeout_ms`.
+    last_command: tokio::time::Instant,
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
     /// Kind and route of the statement being handled, for the metrics.
     class: crate::stats::Class,
     /// Bytes sent to the client already counted in the metrics.
@@ -115,7 +118,8 @@ impl Session {
             }
         };
         let settings = Arc::new(SessionSettings::new(login.names));
-        let shutdown = shared.shutdown_signal();
+        let shutdown = shared.worker_shutdown_signal(worker);
+        let shared_idle_timeout = shared.config.client_idle_timeout();
         let mut session = Session {
             shared,
             client,
@@ -137,6 +141,10 @@ impl Session {
             scratch: Scratch::default(),
             reply_seq: 1,
             shutdown,
+            last_command: tokio::time::Instant::now(),
+            idle: Box::pin(tokio::time::sleep(
+                shared_idle_timeout.unwrap_or(std::time::Duration::from_secs(3600)),
+            )),
             class: crate::stats::Class::UNROUTED,
             counted_out: 0,
             locks: None,
@@ -160,28 +168,43 @@ impl Session {
         &mut self,
         limit: usize,
     ) -> Result<Option<shardgate_wire::Packet>, WireError> {
-        let idle = self.shared.config.client_idle_timeout();
-        let idle_deadline = async {
-            match idle {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let timeout = self.shared.config.client_idle_timeout();
         // Inside a transaction the session stays until it ends (or the drain timeout ends the process).
         let drain = self.txn.is_none();
-        tokio::select! {
-            // A command already on its way is served even if shutdown started meanwhile.
-            biased;
-            packet = self.client.read_packet(limit) => packet,
-            _ = self.shutdown.wait_for(|draining| *draining), if drain => {
-                debug!(conn = self.conn_id, "closing an idle client connection for shutdown");
-                Ok(None)
+        let conn_id = self.conn_id;
+        let Session {
+            client,
+            shutdown,
+            idle,
+            last_command,
+            ..
+        } = self;
+        // One read for the whole wait: a packet half read when the idle timer is re-armed must not be lost.
+        let read = client.read_packet(limit);
+        tokio::pin!(read);
+        let packet = loop {
+            tokio::select! {
+                // A command already on its way is served even if shutdown started meanwhile.
+                biased;
+                packet = &mut read => break packet,
+                _ = shutdown.wait_for(|draining| *draining), if drain => {
+                    debug!(conn = conn_id, "closing an idle client connection for shutdown");
+                    return Ok(None);
+                }
+                () = idle.as_mut(), if timeout.is_some() => {
+                    // The timer is armed once per timeout, not per command: when it fires, the session may have
+                    // been busy since; it is idle only if its last command is that old.
+                    let due = *last_command + timeout.unwrap_or_default();
+                    if tokio::time::Instant::now() >= due {
+                        info!(conn = conn_id, ?timeout, "client idle past client_idle_timeout_ms; disconnected");
+                        return Ok(None);
+                    }
+                    idle.as_mut().reset(due);
+                }
             }
-            () = idle_deadline => {
-                info!(conn = self.conn_id, timeout = ?idle, "client idle past client_idle_timeout_ms; disconnected");
-                Ok(None)
-            }
-        }
+        };
+        self.last_command = tokio::time::Instant::now();
+        packet
     }
 
     async fn command_loop(&mut self) -> Result<(), WireError> {
