@@ -83,3 +83,41 @@ async fn metrics_count_statements_by_kind_and_route_errors_by_code_and_latencies
     })
     .await;
 }
+
+#[tokio::test]
+async fn slow_statements_are_logged_with_their_shard_and_fingerprint_not_their_values() {
+    bounded(async {
+        let builder = Cluster::builder(1, 4).config_line("slow_query_log_ms: 200");
+        let cluster = start_with_orders(builder).await;
+        let shard = cluster.shard_for("orders", 5).name.clone();
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop(insert_order(1, 5, "fast-one"))
+            .await
+            .expect("insert");
+        let slow = "SELECT SLEEP(0.3) FROM orders WHERE tenant_id = 5 AND note <> 'secret-value'";
+        let _: Vec<u8> = conn.query(slow).await.expect("slow select");
+        conn.disconnect().await.expect("disconnect");
+        let mut log = String::new();
+        for _ in 0..50 {
+            log = cluster.proxy_stderr();
+            if log.contains("slow query") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("slow query")).collect();
+        assert_eq!(lines.len(), 1, "only the slow statement: {lines:?}");
+        assert!(lines[0].contains(&shard), "names the shard: {}", lines[0]);
+        assert!(
+            lines[0].contains("SLEEP(?)"),
+            "the fingerprint: {}",
+            lines[0]
+        );
+        assert!(
+            !lines[0].contains("secret-value"),
+            "no literal values: {}",
+            lines[0]
+        );
+    })
+    .await;
+}

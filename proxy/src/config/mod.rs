@@ -40,6 +40,8 @@ impl Defaults {
     const CLIENT_IDLE_TIMEOUT_MS: u64 = 28_800_000;
     const DRAIN_TIMEOUT_MS: u64 = 30_000;
     const ADMIN_LISTEN: &'static str = "127.0.0.1:15001";
+    /// MySQL's long_query_time is 10 s; a proxy in front of OLTP traffic wants to hear about 1 s.
+    const SLOW_QUERY_LOG_MS: u64 = 1_000;
     const PLAN_CACHE_SIZE: usize = 10_000;
     const SCATTER_FANOUT: usize = 32;
     const SCATTER_MAX_ROWS: usize = 100_000;
@@ -79,6 +81,13 @@ pub struct Config {
     /// On SIGTERM or SIGINT: how long running statements and open transactions get to finish.
     #[serde(default = "default_drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// Statements taking at least this long are logged (target `shardgate::slow_query`) with their duration, shard
+    /// and fingerprint; 0 turns the log off.
+    #[serde(default = "default_slow_query_log_ms")]
+    pub slow_query_log_ms: u64,
+    /// The slow-query log shows statements as sent, literal values included, instead of their fingerprint.
+    #[serde(default)]
+    pub slow_query_log_values: bool,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics); empty turns it off.
     #[serde(default = "default_admin_listen")]
     pub admin_listen: String,
@@ -189,6 +198,9 @@ fn default_client_idle_timeout_ms() -> u64 {
 fn default_drain_timeout_ms() -> u64 {
     Defaults::DRAIN_TIMEOUT_MS
 }
+fn default_slow_query_log_ms() -> u64 {
+    Defaults::SLOW_QUERY_LOG_MS
+}
 fn default_admin_listen() -> String {
     Defaults::ADMIN_LISTEN.to_string()
 }
@@ -259,6 +271,11 @@ impl Config {
     /// See `client_idle_timeout_ms` (0: none).
     pub fn client_idle_timeout(&self) -> Option<Duration> {
         limit(self.client_idle_timeout_ms)
+    }
+
+    /// See `slow_query_log_ms` (0: off).
+    pub fn slow_query_log(&self) -> Option<Duration> {
+        limit(self.slow_query_log_ms)
     }
 
     /// See `statement_timeout_ms` (0: none).

@@ -114,6 +114,7 @@ impl Session {
                 Err(e) => return self.send_error(&e).await,
             };
             let reused = conn.was_reused();
+            self.last_shard = Some(shard);
             let sent_at = tokio::time::Instant::now();
             let result = match &command {
                 ShardCommand::Raw(payload) => self.forward(&mut conn, payload, kind).await,

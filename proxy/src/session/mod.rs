@@ -32,7 +32,7 @@ use shardgate_wire::command::*;
 use shardgate_wire::response::{OkPacket, put_err};
 use shardgate_wire::{PacketStream, SMALL_BUFFER, WireError};
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::mysql_error::*;
 use crate::server::Shared;
@@ -85,6 +85,8 @@ pub struct Session {
     class: crate::stats::Class,
     /// Bytes sent to the client already counted in the metrics.
     counted_out: u64,
+    /// The shard the last single-shard statement ran on, for the slow-query log.
+    last_shard: Option<shardgate_topology::ShardId>,
     /// The connection holding the session's user locks (`GET_LOCK`), while it holds any.
     locks: Option<locks::LockConn>,
     /// The session's temporary tables and the connection they live on.
@@ -147,6 +149,7 @@ impl Session {
             )),
             class: crate::stats::Class::UNROUTED,
             counted_out: 0,
+            last_shard: None,
             locks: None,
             temp: temporary::TemporaryTables::default(),
         };
@@ -233,13 +236,13 @@ impl Session {
                 COM_QUERY => {
                     let started = tokio::time::Instant::now();
                     self.on_query(&packet.payload).await?;
-                    self.account(started, packet.payload.len());
+                    self.account(started, &packet.payload);
                 }
                 COM_STMT_PREPARE => self.on_prepare(&packet.payload).await?,
                 COM_STMT_EXECUTE => {
                     let started = tokio::time::Instant::now();
                     self.on_execute(&packet.payload).await?;
-                    self.account(started, packet.payload.len());
+                    self.account(started, &packet.payload);
                 }
                 // The protocol has no reply to these; answering would desynchronise the client.
                 COM_STMT_CLOSE => self.on_statement_close(&packet.payload),
@@ -350,13 +353,23 @@ impl Session {
     }
 
     /// Counts a statement (COM_QUERY, COM_STMT_EXECUTE) that started at `started` in the metrics.
-    fn account(&mut self, started: tokio::time::Instant, request_bytes: usize) {
+    fn account(&mut self, started: tokio::time::Instant, request: &[u8]) {
+        let request_bytes = request.len();
+        let class = std::mem::replace(&mut self.class, crate::stats::Class::UNROUTED);
+        let shard = self.last_shard.take();
+        let took = started.elapsed();
         let stats = self.shared.stats.worker(self.worker);
-        stats.count(std::mem::replace(
-            &mut self.class,
-            crate::stats::Class::UNROUTED,
-        ));
-        stats.latency.observe(started.elapsed());
+        stats.count(class);
+        stats.latency.observe(took);
+        if self
+            .shared
+            .config
+            .slow_query_log()
+            .is_some_and(|limit| took >= limit)
+        {
+            self.log_slow(took, class, shard, request);
+        }
+        let stats = self.shared.stats.worker(self.worker);
         let written = self.client.bytes_written();
         let (bytes_in, bytes_out) = (request_bytes as u64 + 4, written - self.counted_out);
         self.counted_out = written;
@@ -366,6 +379,38 @@ impl Session {
         stats
             .bytes_out
             .fetch_add(bytes_out, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The slow-query log: duration, where it ran, and the statement's fingerprint (its literals as `?`), or its
+    /// text with `slow_query_log_values`.
+    fn log_slow(
+        &self,
+        took: std::time::Duration,
+        class: crate::stats::Class,
+        shard: Option<shardgate_topology::ShardId>,
+        request: &[u8],
+    ) {
+        let shard = match (class.route, shard) {
+            (0, Some(shard)) => self.shared.routing.load().describe(shard),
+            _ => crate::stats::ROUTES[class.route].to_string(),
+        };
+        let statement = if self.shared.config.slow_query_log_values {
+            String::from_utf8_lossy(request.get(1..).unwrap_or_default()).into_owned()
+        } else if request.first() == Some(&COM_STMT_EXECUTE) {
+            "(prepared statement execute)".to_string()
+        } else {
+            self.scratch.fingerprint().to_string()
+        };
+        warn!(
+            target: "shardgate::slow_query",
+            conn = self.conn_id,
+            user = %self.user,
+            ms = took.as_secs_f64() * 1000.0,
+            kind = crate::stats::KINDS[class.kind],
+            shard = %shard,
+            %statement,
+            "slow query"
+        );
     }
 
     /// Puts an ERR reply in the client's write buffer without sending it yet.
