@@ -264,3 +264,60 @@ async fn http_put(port: u16, path: &str, body: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+#[tokio::test]
+async fn shardctl_pins_and_unpins_a_tenant_through_the_admin_endpoint() {
+    bounded(async {
+        let cluster = start_with_orders(Cluster::builder(1, 4)).await;
+        let tenant = 55;
+        let home = cluster.shard_for("orders", tenant).clone();
+        let away = cluster
+            .shards()
+            .iter()
+            .find(|s| s.name != home.name)
+            .expect("another shard")
+            .clone();
+        let admin = format!("127.0.0.1:{}", cluster.proxy().admin_port());
+        let pin = |shard: Option<String>| {
+            let admin = admin.clone();
+            tokio::task::spawn_blocking(move || {
+                use shardctl::topology::pin::{pin_via_admin, tenant_of};
+                pin_via_admin(&admin, tenant_of("55"), shard.as_deref())
+            })
+        };
+        let answer = pin(Some(away.name.clone()))
+            .await
+            .expect("task")
+            .expect("pin");
+        assert!(answer.contains("version 2"), "{answer}");
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop(insert_order(1, tenant, "pinned"))
+            .await
+            .expect("insert");
+        let rows: Vec<String> = cluster
+            .query_shard(
+                &away,
+                &format!("SELECT note FROM orders WHERE tenant_id = {tenant}"),
+            )
+            .await;
+        assert_eq!(rows, ["pinned"], "routed to the pinned shard");
+        let answer = pin(None).await.expect("task").expect("unpin");
+        assert!(answer.contains("version 3"), "{answer}");
+        conn.query_drop(insert_order(2, tenant, "hashed"))
+            .await
+            .expect("insert");
+        let rows: Vec<String> = cluster
+            .query_shard(
+                &home,
+                &format!("SELECT note FROM orders WHERE tenant_id = {tenant}"),
+            )
+            .await;
+        assert_eq!(rows, ["hashed"], "back where the hash sends it");
+        let refused = pin(Some("nowhere".to_string())).await.expect("task");
+        assert!(
+            refused.is_err(),
+            "an invalid pin is refused before it is sent"
+        );
+    })
+    .await;
+}

@@ -40,7 +40,7 @@ pub use handle::TopologyHandle;
 pub use key_range::{KeyRange, even_shard_ranges, parse_shard_name};
 pub use keyspace_id::KeyspaceId;
 pub use shard::{Backend, Shard, ShardId};
-pub use spec::{TableType, TopologySpec};
+pub use spec::{PinSpec, TableType, TopologySpec};
 pub use table::{AutoIncrement, TableRule, TableRuleRef};
 pub use tenant::{Pin, PinTenant, TenantRef};
 pub use topology::Topology;

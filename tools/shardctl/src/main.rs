@@ -1,23 +1,12 @@
-//! `shardctl`: the DBA's command-line tool for shardgate.
-//!
-//! Place in the system: off the data path. It reads and writes topology files with the same
-//! `shardgate-topology` code the proxy uses, so "valid here" means "accepted by the proxy". It
-//! must not know the proxy's internals: it speaks to files (and, later, the admin endpoint).
+//! `shardctl`: the DBA's command-line tool for shardgate. The commands live in the library
+//! (`shardctl::topology`); this is the argument parsing and the exit codes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
-
-mod topology;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// Exit codes, documented in `--help`.
-const AFTER_HELP: &str = "\
-Exit codes:
-  0  ok
-  1  invalid input: unreadable or invalid topology, impossible request
-  2  usage error: unknown command, bad or missing argument";
+use shardctl::{AFTER_HELP, topology};
 
 /// shardgate's DBA tool: inspect, validate and generate topologies.
 #[derive(Debug, Parser)]

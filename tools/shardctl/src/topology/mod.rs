@@ -4,6 +4,7 @@
 //! `shardgate-topology`'s own parser and validator; none of them knows sockets or SQL.
 
 mod generate;
+pub mod pin;
 mod show;
 mod validate;
 
@@ -32,6 +33,10 @@ pub enum TopologyCommand {
     /// Print a valid topology YAML with evenly split shards spread over backends in blocks.
     #[command(after_help = crate::AFTER_HELP)]
     Generate(generate::GenerateArgs),
+    /// Pin a tenant to a shard (or remove its pin) as the next topology version, in a file or through a proxy's
+    /// admin endpoint. Only routing changes: moving the tenant's rows is resharding.
+    #[command(after_help = crate::AFTER_HELP)]
+    Pin(pin::PinArgs),
 }
 
 /// Runs one topology command, writing its output to stdout.
@@ -41,5 +46,6 @@ pub fn run(command: TopologyCommand) -> anyhow::Result<()> {
         TopologyCommand::Validate { file } => validate::run(&file, &mut out),
         TopologyCommand::Show { file, json } => show::run(&file, json, &mut out),
         TopologyCommand::Generate(args) => generate::run(&args, &mut out),
+        TopologyCommand::Pin(args) => pin::run(&args, &mut out),
     }
 }
