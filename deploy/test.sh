@@ -21,6 +21,8 @@ step "checking tools"
 ensure_mariadb
 # The end-to-end tests drive the interactive client through a pseudo terminal made by util-linux `script`.
 command -v script >/dev/null 2>&1 || apt_install bsdutils
+# One end-to-end test scrapes the proxy with a real Prometheus and loads deploy/prometheus/alerts.yml into it.
+command -v prometheus >/dev/null 2>&1 || apt_install prometheus
 mariadbd --version >&2
 cargo --version >&2
 

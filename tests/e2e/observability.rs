@@ -121,3 +121,145 @@ async fn slow_statements_are_logged_with_their_shard_and_fingerprint_not_their_v
     })
     .await;
 }
+
+/// A real Prometheus scraping one proxy every 200 ms, with the repository's alert rules loaded; killed on drop.
+struct Prometheus {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(admin_port: u16) -> Prometheus {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rules = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/prometheus/alerts.yml"
+        );
+        let config = format!(
+            "global: {{scrape_interval: 200ms, evaluation_interval: 200ms}}\nrule_files: [\"{rules}\"]\n\
+             scrape_configs:\n  - job_name: shardgate\n    static_configs: [{{targets: [\"127.0.0.1:{admin_port}\"]}}]\n"
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).expect("config");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
+        let child = std::process::Command::new(crate::harness::binaries::prometheus())
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        Prometheus {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `GET path` on Prometheus's HTTP API, as JSON; `None` while it does not answer yet.
+    async fn api(&self, path_and_query: &str) -> Option<serde_json::Value> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .ok()?;
+        let request = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.ok()?;
+        let mut reply = String::new();
+        tcp.read_to_string(&mut reply).await.ok()?;
+        let (_, body) = reply.split_once("\r\n\r\n")?;
+        // Prometheus may answer chunked: the JSON is the part between the first `{` and the last `}`.
+        let body = &body[body.find('{')?..=body.rfind('}')?];
+        serde_json::from_str(body).ok()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_real_prometheus_scrapes_the_counts_and_loads_the_alert_rules_and_the_dashboard_names_real_metrics()
+ {
+    bounded(async {
+        let cluster = start_with_orders(Cluster::builder(1, 4)).await;
+        let mut conn = cluster.proxy_conn().await;
+        for id in 1..=12 {
+            conn.query_drop(insert_order(id, 9, "p")).await.expect("insert");
+        }
+        conn.disconnect().await.expect("disconnect");
+        // What the proxy itself says, now that the workload is over.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, metrics) = cluster.proxy().admin_get("/metrics").await;
+        let series = "shardgate_statements_total{kind=\"insert\",route=\"single\"}";
+        let expected = sample(&metrics, series);
+        assert_eq!(expected, 12.0);
+        let prometheus = Prometheus::start(cluster.proxy().admin_port());
+        let query = "/api/v1/query?query=shardgate_statements_total%7Bkind%3D%22insert%22%2Croute%3D%22single%22%7D";
+        let mut scraped = None;
+        for _ in 0..300 {
+            if let Some(v) = prometheus.api(query).await
+                && let Some(value) = v["data"]["result"][0]["value"][1].as_str()
+            {
+                scraped = value.parse::<f64>().ok();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(scraped, Some(expected), "Prometheus scraped what the proxy counted");
+        let rules = prometheus.api("/api/v1/rules").await.expect("rules");
+        let loaded = rules["data"]["groups"][0]["rules"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert_eq!(loaded, 6, "deploy/prometheus/alerts.yml loads: {rules}");
+        // Every metric the dashboard and the alert rules query is one the proxy exposes.
+        let dashboard = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/grafana/shardgate-dashboard.json"
+        ))
+        .expect("dashboard");
+        let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+        assert!(parsed["panels"].as_array().is_some_and(|p| p.len() >= 6));
+        let alerts = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/prometheus/alerts.yml"
+        ))
+        .expect("alerts");
+        for text in [&dashboard, &alerts] {
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("shardgate_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                // A histogram's series are its family's name with _bucket, _sum or _count.
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .filter(|base| metrics.contains(&format!("# TYPE {base} histogram")))
+                    .unwrap_or(&name);
+                assert!(
+                    metrics.contains(&format!("# TYPE {family} ")),
+                    "{name} is queried but not exposed"
+                );
+                rest = &rest[at + name.len()..];
+            }
+        }
+    })
+    .await;
+}

@@ -1,6 +1,6 @@
-//! Finding the executables the harness runs: MariaDB's server, installer and client, and `script` (a pseudo
-//! terminal for the CLI's interactive mode). Looked up in `PATH`, then in the usual system folders, since `sbin`
-//! is often missing from a non-root `PATH`.
+//! Finding the executables the harness runs: MariaDB's server, installer and client, `script` (a pseudo
+//! terminal for the CLI's interactive mode) and Prometheus. Looked up in `PATH`, then in the usual system
+//! folders, since `sbin` is often missing from a non-root `PATH`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,8 +26,8 @@ pub fn find(name: &str) -> PathBuf {
         .find(|candidate| is_executable(candidate))
         .unwrap_or_else(|| {
             panic!(
-                "`{name}` not found in PATH nor in {FALLBACK_DIRS:?}; install MariaDB with \
-                 `apt-get install mariadb-server mariadb-client` (deploy/test.sh does this)"
+                "`{name}` not found in PATH nor in {FALLBACK_DIRS:?}; install it with apt-get: \
+                 mariadb-server, mariadb-client, bsdutils or prometheus (deploy/test.sh does this)"
             )
         })
 }
@@ -45,6 +45,11 @@ pub fn mariadb_install_db() -> PathBuf {
 /// The MariaDB command-line client.
 pub fn mariadb_cli() -> PathBuf {
     find("mariadb")
+}
+
+/// The Prometheus server (Debian package `prometheus`).
+pub fn prometheus() -> PathBuf {
+    find("prometheus")
 }
 
 /// util-linux `script`, which runs a command on a pseudo terminal.
