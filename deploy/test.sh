@@ -23,6 +23,9 @@ ensure_mariadb
 command -v script >/dev/null 2>&1 || apt_install bsdutils
 # One end-to-end test scrapes the proxy with a real Prometheus and loads deploy/prometheus/alerts.yml into it.
 command -v prometheus >/dev/null 2>&1 || apt_install prometheus
+# Two end-to-end tests run proxies that follow a topology kept in a real etcd.
+command -v etcd >/dev/null 2>&1 || apt_install etcd-server
+command -v etcdctl >/dev/null 2>&1 || apt_install etcd-client
 mariadbd --version >&2
 cargo --version >&2
 

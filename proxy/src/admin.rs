@@ -98,6 +98,7 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
             let yaml = shared.routing.load().topology.to_yaml();
             respond(&mut tcp, 200, "application/yaml", &yaml).await
         }
+        "/topology/fleet" => fleet(shared, &mut tcp).await,
         "/topology/version" => {
             let version = format!("{}\n", shared.routing.load().topology.version());
             respond(&mut tcp, 200, "text/plain", &version).await
@@ -137,6 +138,36 @@ fn any_backend_up(shared: &Shared) -> bool {
     routing.health().is_empty() || routing.health().iter().any(|h| h.status().is_up())
 }
 
+/// GET /topology/fleet: with etcd, what every live proxy of the fleet acknowledged (its id, the version it serves
+/// and its admin address), as JSON.
+async fn fleet(shared: &Shared, tcp: &mut TcpStream) {
+    let Some(source) = &shared.config.topology.etcd else {
+        return respond(
+            tcp,
+            404,
+            "text/plain",
+            "no etcd topology source configured\n",
+        )
+        .await;
+    };
+    let etcd = crate::etcd::Etcd::new(&source.endpoints);
+    match etcd.list(&source.acks_prefix).await {
+        Ok(acks) => {
+            let entries: Vec<serde_json::Value> = acks
+                .into_iter()
+                .map(|(key, value)| {
+                    let id = key.strip_prefix(&source.acks_prefix).unwrap_or(&key).to_string();
+                    let ack: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+                    serde_json::json!({ "proxy": id, "version": ack["version"], "admin": ack["admin"] })
+                })
+                .collect();
+            let body = serde_json::Value::Array(entries).to_string() + "\n";
+            respond(tcp, 200, "application/json", &body).await
+        }
+        Err(e) => respond(tcp, 502, "text/plain", &format!("{e}\n")).await,
+    }
+}
+
 /// PUT /topology: applied, then written to the topology file; 409 with the reason when refused.
 async fn put_topology(shared: &Shared, tcp: &mut TcpStream, body: &[u8]) {
     let Ok(text) = std::str::from_utf8(body) else {
@@ -146,6 +177,15 @@ async fn put_topology(shared: &Shared, tcp: &mut TcpStream, body: &[u8]) {
         Ok(version) => {
             if let Err(e) = shared.persist_topology(text) {
                 warn!(error = %e, "topology applied but not written to its file; a restart serves the old one");
+            }
+            // With etcd, the fleet follows the key: the new topology goes there too.
+            if let Some(source) = &shared.config.topology.etcd {
+                let etcd = crate::etcd::Etcd::new(&source.endpoints);
+                if let Err(e) = etcd.put(&source.key, text, None).await {
+                    let msg =
+                        format!("serving version {version} here, but not written to etcd: {e}\n");
+                    return respond(tcp, 502, "text/plain", &msg).await;
+                }
             }
             respond(
                 tcp,
@@ -168,6 +208,7 @@ async fn respond(tcp: &mut TcpStream, status: u16, content_type: &str, body: &st
         409 => "Conflict",
         411 => "Length Required",
         431 => "Request Header Fields Too Large",
+        502 => "Bad Gateway",
         _ => "Service Unavailable",
     };
     let head = format!(

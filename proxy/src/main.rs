@@ -10,6 +10,7 @@ mod admin;
 mod backend;
 mod charset;
 mod config;
+mod etcd;
 mod metrics;
 mod mysql_error;
 mod reload;
@@ -65,6 +66,19 @@ fn run(args: Args) -> anyhow::Result<()> {
         anyhow::Ok((term, int, hup))
     })?;
     let config = config::Config::load(&args.config)?;
+    // With etcd, what it holds is served (written to the file first, so that the file is the proxy's copy).
+    let etcd_revision = match &config.topology.etcd {
+        Some(source) => {
+            let file_text = std::fs::read_to_string(&config.topology.file).unwrap_or_default();
+            let (text, revision) = signals
+                .block_on(etcd::bootstrap(source, &file_text))
+                .context("reading the topology from etcd")?;
+            std::fs::write(&config.topology.file, &text)
+                .with_context(|| format!("writing {}", config.topology.file.display()))?;
+            Some(revision)
+        }
+        None => None,
+    };
     let topology = Topology::load(&config.topology.file)
         .with_context(|| format!("invalid topology {}", config.topology.file.display()))?;
     for name in config.pool.shards.keys() {
@@ -117,6 +131,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         shared.note_file_stamp();
         tokio::spawn(reload::watch_file(Arc::clone(&shared)));
+        if let (Some(source), Some(revision)) = (shared.config.topology.etcd.clone(), etcd_revision)
+        {
+            tokio::spawn(etcd::follow(Arc::clone(&shared), source, revision));
+        }
         let signal = loop {
             tokio::select! {
                 _ = term.recv() => break "SIGTERM",

@@ -16,6 +16,7 @@ mod bad_sql;
 mod bad_topology;
 mod commands;
 mod differential;
+mod etcd;
 mod faults;
 mod harness_selftest;
 mod insert_select;

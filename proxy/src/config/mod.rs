@@ -167,8 +167,45 @@ fn limit(ms: u64) -> Option<Duration> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopologySource {
-    /// Topology YAML; a relative path is relative to the config file's folder.
+    /// Topology YAML; a relative path is relative to the config file's folder. With `etcd`, the proxy keeps its
+    /// copy of etcd's topology here (and seeds an empty etcd key from it).
     pub file: PathBuf,
+    /// Follow a topology kept in etcd (every proxy of a fleet watching one key) instead of the file alone.
+    #[serde(default)]
+    pub etcd: Option<EtcdSource>,
+}
+
+/// Where in etcd the fleet's topology and the proxies' acknowledgements live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdSource {
+    /// Client endpoints, `host:port` (tried in order).
+    pub endpoints: Vec<String>,
+    /// The key holding the topology YAML.
+    #[serde(default = "default_etcd_key")]
+    pub key: String,
+    /// Each proxy writes the version it serves under this prefix plus its id, on a lease.
+    #[serde(default = "default_etcd_acks_prefix")]
+    pub acks_prefix: String,
+    /// This proxy's id under `acks_prefix` (default: host name and process id).
+    #[serde(default)]
+    pub proxy_id: Option<String>,
+}
+
+impl EtcdSource {
+    pub fn proxy_id(&self) -> String {
+        self.proxy_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        })
+    }
+}
+
+fn default_etcd_key() -> String {
+    "/shardgate/topology".to_string()
+}
+fn default_etcd_acks_prefix() -> String {
+    "/shardgate/proxies/".to_string()
 }
 
 fn default_listen() -> String {
@@ -398,6 +435,11 @@ impl Config {
         }
         if self.pool.health_check_interval_ms == 0 {
             p.push("pool.health_check_interval_ms: must be at least 1".to_string());
+        }
+        if let Some(etcd) = &self.topology.etcd
+            && etcd.endpoints.is_empty()
+        {
+            p.push("topology.etcd.endpoints: at least one is needed".to_string());
         }
         if self.max_client_connections == 0 {
             p.push("max_client_connections: must be at least 1".to_string());

@@ -1,5 +1,5 @@
 //! Finding the executables the harness runs: MariaDB's server, installer and client, `script` (a pseudo
-//! terminal for the CLI's interactive mode) and Prometheus. Looked up in `PATH`, then in the usual system
+//! terminal for the CLI's interactive mode), Prometheus and etcd. Looked up in `PATH`, then in the usual system
 //! folders, since `sbin` is often missing from a non-root `PATH`.
 
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ pub fn find(name: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!(
                 "`{name}` not found in PATH nor in {FALLBACK_DIRS:?}; install it with apt-get: \
-                 mariadb-server, mariadb-client, bsdutils or prometheus (deploy/test.sh does this)"
+                 mariadb-server, mariadb-client, bsdutils, prometheus or etcd-server (deploy/test.sh does this)"
             )
         })
 }
@@ -45,6 +45,11 @@ pub fn mariadb_install_db() -> PathBuf {
 /// The MariaDB command-line client.
 pub fn mariadb_cli() -> PathBuf {
     find("mariadb")
+}
+
+/// The etcd server (Debian package `etcd-server`).
+pub fn etcd() -> PathBuf {
+    find("etcd")
 }
 
 /// The Prometheus server (Debian package `prometheus`).

@@ -75,6 +75,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// Adds a line to the `topology` section of the proxy's config (`etcd: {…}`).
+    pub fn topology_line(mut self, line: &str) -> Self {
+        self.settings.topology_extra.push(line.to_owned());
+        self
+    }
+
     /// Adds a line to the `pool` section of the proxy's config (`min_idle: 1`).
     pub fn pool_line(mut self, line: &str) -> Self {
         self.settings.pool_extra.push(line.to_owned());

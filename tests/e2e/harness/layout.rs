@@ -143,6 +143,8 @@ pub struct ProxySettings {
     pub extra: Vec<String>,
     /// More lines of the `pool` section (`min_idle: 1`).
     pub pool_extra: Vec<String>,
+    /// More lines of the `topology` section (`etcd: {…}`).
+    pub topology_extra: Vec<String>,
 }
 
 impl Default for ProxySettings {
@@ -156,6 +158,7 @@ impl Default for ProxySettings {
             acquire_timeout_ms: 5000,
             extra: Vec::new(),
             pool_extra: Vec::new(),
+            topology_extra: Vec::new(),
         }
     }
 }
@@ -201,6 +204,9 @@ pub fn proxy_config_yaml(settings: &ProxySettings, topology_file: &str) -> Strin
     }
     let _ = writeln!(yaml, "topology:");
     let _ = writeln!(yaml, "  file: {topology_file}");
+    for line in &settings.topology_extra {
+        let _ = writeln!(yaml, "  {line}");
+    }
     yaml
 }
 
