@@ -28,6 +28,7 @@ mod observability;
 mod pooling;
 mod prepared;
 mod reload;
+mod reshard_sql;
 mod routing;
 mod scatter;
 mod scatter_writes;
