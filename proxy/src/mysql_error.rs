@@ -31,6 +31,8 @@ codes! {
     ER_BAD_DB_ERROR = 1049, "42000";
     /// The proxy is shutting down.
     ER_SERVER_SHUTDOWN = 1053, "08S01";
+    /// CREATE TEMPORARY TABLE of a name the session already has.
+    ER_TABLE_EXISTS_ERROR = 1050, "42S01";
     /// DROP TEMPORARY TABLE of a table the session did not create.
     ER_BAD_TABLE_ERROR = 1051, "42S02";
     /// The statement does not parse.
@@ -124,6 +126,7 @@ mod tests {
             (ER_ACCESS_DENIED_ERROR, 1045, "28000"),
             (ER_UNKNOWN_COM_ERROR, 1047, "08S01"),
             (ER_BAD_DB_ERROR, 1049, "42000"),
+            (ER_TABLE_EXISTS_ERROR, 1050, "42S01"),
             (ER_BAD_TABLE_ERROR, 1051, "42S02"),
             (ER_SERVER_SHUTDOWN, 1053, "08S01"),
             (ER_PARSE_ERROR, 1064, "42000"),

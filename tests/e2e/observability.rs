@@ -19,7 +19,18 @@ async fn metrics_count_statements_by_kind_and_route_errors_by_code_and_latencies
         let cluster = start_with_orders(Cluster::builder(1, 4)).await;
         let mut conn = cluster.proxy_conn().await;
         let shard = cluster.shard_for("orders", 7).name.clone();
-        let (_, before) = cluster.proxy().admin_get("/metrics").await;
+        // The login's own statements are counted just after their replies: wait until the count is still.
+        let count = "shardgate_statement_duration_seconds_count";
+        let mut before = cluster.proxy().admin_get("/metrics").await.1;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let again = cluster.proxy().admin_get("/metrics").await.1;
+            let settled = sample(&again, count) == sample(&before, count);
+            before = again;
+            if settled {
+                break;
+            }
+        }
         for id in 1..=5 {
             conn.query_drop(insert_order(id, 7, "m"))
                 .await
@@ -37,7 +48,6 @@ async fn metrics_count_statements_by_kind_and_route_errors_by_code_and_latencies
             .expect("scatter");
         assert!(conn.query_drop("SELEC nonsense").await.is_err());
         // A statement is counted just after its reply is sent: wait for the last one's count to land.
-        let count = "shardgate_statement_duration_seconds_count";
         let mut after = String::new();
         for _ in 0..100 {
             after = cluster.proxy().admin_get("/metrics").await.1;

@@ -350,6 +350,40 @@ async fn a_session_holding_a_user_lock_keeps_its_connection_until_it_lets_go() {
             .await
             .expect("release all");
         assert_eq!(all, Some(1));
+        // A lock call killed for the statement timeout keeps the locks already held.
+        drop(c);
+        let builder = Cluster::builder(1, 2).config_line("statement_timeout_ms: 300");
+        let timed = start_with_orders(builder).await;
+        let mut a = timed.proxy_conn().await;
+        let mut b = timed.proxy_conn().await;
+        let got: Option<u8> = a
+            .query_first("SELECT GET_LOCK('mine', 0)")
+            .await
+            .expect("a");
+        assert_eq!(got, Some(1));
+        let got: Option<u8> = b
+            .query_first("SELECT GET_LOCK('theirs', 0)")
+            .await
+            .expect("b");
+        assert_eq!(got, Some(1));
+        // Killed, the wait ends at once with NULL, as MySQL documents for a killed GET_LOCK.
+        let began = std::time::Instant::now();
+        let got: Option<Option<u8>> = a
+            .query_first("SELECT GET_LOCK('theirs', 10)")
+            .await
+            .expect("a lock wait past the statement timeout");
+        assert_eq!(got, Some(None));
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            began.elapsed()
+        );
+        let free: Option<u8> = b
+            .query_first("SELECT IS_FREE_LOCK('mine')")
+            .await
+            .expect("is_free");
+        assert_eq!(free, Some(0), "a still holds its lock");
+        let mut c = cluster.proxy_conn().await;
         // Other shapes are refused with the reason.
         let msg = expect::server_error(
             c.query_drop("SELECT GET_LOCK('x', 0), 1").await,
@@ -385,7 +419,7 @@ async fn idle_clients_are_disconnected_and_their_open_transaction_rolls_back() {
             rows.is_empty(),
             "the idle client's transaction rolled back: {rows:?}"
         );
-        // An active client is not disconnected.
+        // An active client is not disconnected, nor one whose statement ran longer than the timeout.
         for _ in 0..4 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             other
@@ -393,6 +427,14 @@ async fn idle_clients_are_disconnected_and_their_open_transaction_rolls_back() {
                 .await
                 .expect("active client stays");
         }
+        other
+            .query_drop("SELECT SLEEP(0.6)")
+            .await
+            .expect("a long statement");
+        other
+            .query_drop("SELECT 1")
+            .await
+            .expect("still connected after it");
     })
     .await;
 }

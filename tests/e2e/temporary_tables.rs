@@ -136,3 +136,50 @@ async fn a_temporary_table_never_outlives_its_session_on_a_shared_connection() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn temporary_tables_first_used_inside_a_transaction_live_on_its_connection() {
+    bounded(async {
+        let cluster = start_with_orders(Cluster::builder(1, 4).pool_max_size(4)).await;
+        let mut conn = cluster.proxy_conn().await;
+        conn.query_drop("BEGIN").await.expect("begin");
+        for id in 1..=3 {
+            conn.query_drop(insert_order(id, 5, "t"))
+                .await
+                .expect("insert");
+        }
+        conn.query_drop("CREATE TEMPORARY TABLE ids (id BIGINT)")
+            .await
+            .expect("create");
+        // Pending until now: created on the connection the transaction holds, so it sees the uncommitted rows.
+        conn.query_drop("INSERT INTO ids SELECT id FROM orders WHERE tenant_id = 5")
+            .await
+            .expect("fill from the transaction's rows");
+        let n: Vec<u64> = conn.query("SELECT COUNT(*) FROM ids").await.expect("count");
+        assert_eq!(n, [3]);
+        conn.query_drop("COMMIT").await.expect("commit");
+        let n: Vec<u64> = conn
+            .query("SELECT COUNT(*) FROM ids")
+            .await
+            .expect("count after commit");
+        assert_eq!(n, [3], "the pin outlives the transaction");
+        // As on MySQL: a second CREATE of the same name fails, IF NOT EXISTS and DROP … IF EXISTS do not.
+        conn.query_drop("CREATE TEMPORARY TABLE later (a INT)")
+            .await
+            .expect("create");
+        let e = expect::server_error(
+            conn.query_drop("CREATE TEMPORARY TABLE later (a INT)")
+                .await,
+            (1050, "42S01"),
+            "twice",
+        );
+        assert!(e.contains("later"), "{e}");
+        conn.query_drop("CREATE TEMPORARY TABLE IF NOT EXISTS later (a INT)")
+            .await
+            .expect("if not exists");
+        conn.query_drop("DROP TEMPORARY TABLE IF EXISTS never_made")
+            .await
+            .expect("drop if exists");
+    })
+    .await;
+}

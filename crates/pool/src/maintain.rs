@@ -80,6 +80,7 @@ impl<M: Manager> Pool<M> {
         } else {
             self.pop_idle(None, started)
         };
+        let reused = idle.is_some();
         let (conn, key, opened) = match idle {
             Some(i) => (Ok(i.conn), i.key, i.opened),
             None => {
@@ -108,6 +109,31 @@ impl<M: Manager> Pool<M> {
             Ok(Ok(())) => {
                 inner.health.record_success(started, true);
                 pooled.release();
+            }
+            Ok(Err(_)) if reused => {
+                // A stale idle socket (the server restarted, or closed it for idleness) says nothing about the
+                // server now: a fresh connection does, and counts.
+                drop(pooled);
+                let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
+                    return;
+                };
+                let key = M::Key::default();
+                let fresh =
+                    tokio::time::timeout(inner.config.check_timeout, self.open(key, false)).await;
+                match fresh {
+                    Ok(Ok(conn)) => {
+                        inner.health.record_success(started, true);
+                        self.checked_out(conn, key, Instant::now(), permit, false)
+                            .release();
+                    }
+                    // `open` counted the failure.
+                    Ok(Err(_)) => {}
+                    Err(_) => {
+                        let msg =
+                            format!("connect timed out after {:?}", inner.config.check_timeout);
+                        inner.health.record_failure(started, msg, false);
+                    }
+                }
             }
             Ok(Err(e)) => inner.health.record_failure(started, e.to_string(), false),
             Err(_) => {

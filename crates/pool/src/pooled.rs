@@ -61,11 +61,12 @@ impl<M: Manager> Pooled<M> {
     /// then returns it; closes it if the reset fails.
     pub async fn reset_and_release(mut self) {
         let pool = Arc::clone(&self.pool);
-        let reset = match self.conn.as_mut() {
-            Some(conn) => pool.manager.reset(conn).await,
-            None => return,
+        let Some(conn) = self.conn.as_mut() else {
+            return;
         };
-        if reset.is_ok() {
+        // Bounded like a health check: a stalled server must not hold up whoever returns the connection.
+        let reset = tokio::time::timeout(pool.config.check_timeout, pool.manager.reset(conn)).await;
+        if matches!(reset, Ok(Ok(()))) {
             self.release();
         }
     }

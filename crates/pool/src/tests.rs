@@ -338,3 +338,50 @@ async fn a_checkout_gets_a_connection_of_its_key_and_the_pool_stays_within_max_s
     );
     assert_eq!(p.status().opened, 3);
 }
+
+/// Connections whose ping fails while the server accepts new ones: an idle socket the server closed.
+struct StaleSockets(AtomicU32);
+
+impl Manager for StaleSockets {
+    type Conn = u32;
+    type Error = Refused;
+    type Key = bool;
+    async fn connect(&self, _key: bool) -> Result<u32, Refused> {
+        Ok(self.0.fetch_add(1, Ordering::SeqCst))
+    }
+    async fn check(&self, conn: &mut u32) -> Result<(), Refused> {
+        // Connection 0 went stale; fresh ones answer.
+        if *conn == 0 { Err(Refused) } else { Ok(()) }
+    }
+    async fn reset(&self, _conn: &mut u32) -> Result<(), Refused> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_idle_socket_failing_its_ping_does_not_count_against_a_server_that_accepts_connections()
+ {
+    let health = Arc::new(Health::new(HealthConfig {
+        failure_threshold: 1,
+        check_interval: Duration::from_secs(1),
+        ..HealthConfig::default()
+    }));
+    let p = Pool::with_health(
+        StaleSockets(AtomicU32::new(0)),
+        PoolConfig::new(2, Duration::from_millis(50)),
+        Arc::clone(&health),
+    );
+    p.get(false).await.unwrap().release();
+    p.maintain().await;
+    assert_eq!(
+        health.status().state,
+        BreakerState::Closed,
+        "{:?}",
+        health.status()
+    );
+    assert_eq!(
+        *p.get(false).await.unwrap(),
+        1,
+        "the stale one was replaced by a fresh one"
+    );
+}

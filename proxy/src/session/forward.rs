@@ -145,8 +145,15 @@ impl Session {
             match result {
                 Ok(Reply::Clean) => {
                     let count = std::mem::take(&mut self.pending_warnings);
-                    self.collect_warnings(&mut conn, count).await;
-                    self.give_back(shard, conn, held);
+                    if self.collect_warnings(&mut conn, count).await {
+                        self.give_back(shard, conn, held);
+                    } else {
+                        // Out of step: closing it rolls back its part of a transaction, so the rest rolls back too.
+                        drop(conn);
+                        if held {
+                            self.abort_transaction(routing).await;
+                        }
+                    }
                     return Ok(());
                 }
                 Ok(Reply::RolledBack) => {
@@ -304,6 +311,7 @@ impl Session {
         let timeout = self.shared.config.statement_timeout();
         let mut deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut killed = false;
+        let mut kill: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             // Once killed, packets are copied one by one so the ERR can be replaced.
             let copying = translate || killed;
@@ -401,7 +409,17 @@ impl Session {
                     return Ok(Reply::Unusable);
                 }
                 if killed {
-                    return Ok(Reply::Killed);
+                    // The KILL must have reached the server before the connection serves anything else, or it could
+                    // stop the next statement; one that never got there leaves the connection unusable.
+                    let landed = match (kill.take(), deadline) {
+                        (Some(task), Some(at)) => tokio::time::timeout_at(at, task).await.is_ok(),
+                        _ => true,
+                    };
+                    return Ok(if landed {
+                        Reply::Killed
+                    } else {
+                        Reply::Unusable
+                    });
                 }
                 if rolled_back {
                     return Ok(Reply::RolledBack);
@@ -430,11 +448,11 @@ impl Session {
                         // than the grace.
                         let (connector, thread_id) = (conn.manager().clone(), conn.thread_id);
                         let session = self.conn_id;
-                        tokio::spawn(async move {
+                        kill = Some(tokio::spawn(async move {
                             if let Err(e) = connector.kill_query(thread_id).await {
                                 warn!(conn = session, error = %e, "KILL QUERY for a statement past its timeout failed");
                             }
-                        });
+                        }));
                         continue;
                     }
                 }

@@ -51,7 +51,9 @@ impl Session {
             .await;
         self.capture = collecting;
         match result {
-            Ok(Reply::Clean | Reply::RolledBack) => {
+            // A lock call killed for its timeout ends in an ERR the value reading skips: the locks already held stay,
+            // as on MySQL.
+            Ok(Reply::Clean | Reply::RolledBack | Reply::Killed) => {
                 let value = single_value(&self.client.write_buf()[mark..]);
                 match (call, value) {
                     (LockCall::Get, Some(1)) => lock.held += 1,
@@ -62,7 +64,7 @@ impl Session {
                 self.keep_or_return(lock).await;
             }
             // The connection is gone or unknown: so are its locks, as the server dropped them with it.
-            Ok(Reply::Unusable | Reply::Killed) => drop(lock),
+            Ok(Reply::Unusable) => drop(lock),
             Err(ForwardError::Client(e)) => return Err(e),
             Err(ForwardError::Backend {
                 error, next_seq, ..

@@ -78,7 +78,8 @@ pub struct Session {
     reply_seq: u8,
     /// Turns true when the proxy starts shutting down.
     shutdown: tokio::sync::watch::Receiver<bool>,
-    /// When the client's last command arrived, and the timer that checks it against `client_idle_timeout_ms`.
+    /// Since when the session has waited for a command, and the timer that checks it against
+    /// `client_idle_timeout_ms`.
     last_command: tokio::time::Instant,
     idle: std::pin::Pin<Box<tokio::time::Sleep>>,
     /// Kind and route of the statement being handled, for the metrics.
@@ -172,6 +173,8 @@ impl Session {
         limit: usize,
     ) -> Result<Option<shardgate_wire::Packet>, WireError> {
         let timeout = self.shared.config.client_idle_timeout();
+        // Idle from now: a statement that ran longer than the timeout does not count as idleness.
+        self.last_command = tokio::time::Instant::now();
         // Inside a transaction the session stays until it ends (or the drain timeout ends the process).
         let drain = self.txn.is_none();
         let conn_id = self.conn_id;
@@ -185,11 +188,11 @@ impl Session {
         // One read for the whole wait: a packet half read when the idle timer is re-armed must not be lost.
         let read = client.read_packet(limit);
         tokio::pin!(read);
-        let packet = loop {
+        loop {
             tokio::select! {
                 // A command already on its way is served even if shutdown started meanwhile.
                 biased;
-                packet = &mut read => break packet,
+                packet = &mut read => return packet,
                 _ = shutdown.wait_for(|draining| *draining), if drain => {
                     debug!(conn = conn_id, "closing an idle client connection for shutdown");
                     return Ok(None);
@@ -205,9 +208,7 @@ impl Session {
                     idle.as_mut().reset(due);
                 }
             }
-        };
-        self.last_command = tokio::time::Instant::now();
-        packet
+        }
     }
 
     async fn command_loop(&mut self) -> Result<(), WireError> {

@@ -108,6 +108,15 @@ impl Session {
             return self.run_with_temporary(&routing, &analysis, payload).await;
         }
         if guard::is_drop_temporary(self.scratch.fingerprint()) {
+            // MySQL answers IF EXISTS of a missing table with OK (and a note).
+            if self
+                .scratch
+                .fingerprint()
+                .to_ascii_uppercase()
+                .contains("IF EXISTS")
+            {
+                return self.send_ok(0, 0).await;
+            }
             let name = analysis.tables.first().map_or("", |t| &*t.name);
             let e = MysqlError::new(ER_BAD_TABLE_ERROR, format!("Unknown table '{name}'"));
             return self.send_error(&e).await;

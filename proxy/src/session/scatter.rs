@@ -215,8 +215,15 @@ impl Session {
             message,
         } = e
         {
-            // A refused prepare: the connection is fine, but it is already closed with the others; say why.
-            return GatherError::Client(MysqlError::from_backend(code, state, message));
+            // A refused prepare: the connection is fine, but it is already closed with the others; say why. A
+            // transaction that lost a connection with them lost that shard's part: the rest rolls back too.
+            let mut e = MysqlError::from_backend(code, state, message);
+            if held_lost && self.txn.is_some() {
+                self.abort_transaction(routing).await;
+                e.message
+                    .push_str("; the transaction was rolled back on every shard");
+            }
+            return GatherError::Client(e);
         }
         let timed_out = is_timeout(&e);
         warn!(conn = self.conn_id, shard = %routing.describe(shard), error = %e, "backend failed during a scattered statement");

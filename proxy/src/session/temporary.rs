@@ -106,6 +106,9 @@ impl Schema for WithTemporary<'_> {
     }
 }
 
+/// The id a pin takes when its shard left the topology: no statement routes there.
+const ORPHANED: ShardId = ShardId(u32::MAX);
+
 fn refuse(msg: impl Into<String>) -> MysqlError {
     MysqlError::new(ER_NOT_SUPPORTED_YET, msg)
 }
@@ -129,6 +132,22 @@ impl Session {
             return self.send_error(&refuse(msg)).await;
         }
         let name = name.name.to_string();
+        if self.temp.pin.is_none() && self.temp.names.contains(&name) {
+            // Not created anywhere yet, so no server would say it: answer as MySQL does.
+            let if_not_exists = self
+                .scratch
+                .fingerprint()
+                .to_ascii_uppercase()
+                .contains("IF NOT EXISTS");
+            if if_not_exists {
+                return self.send_ok(0, 0).await;
+            }
+            let e = MysqlError::new(
+                ER_TABLE_EXISTS_ERROR,
+                format!("Table '{name}' already exists"),
+            );
+            return self.send_error(&e).await;
+        }
         if let Some(shard) = self.temp.pin.as_ref().map(|p| p.shard) {
             self.run_on_shard(routing, shard, payload, false).await?;
             if !self.statement_failed() && !self.temp.names.contains(&name) {
@@ -175,6 +194,11 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.send_error(&e).await,
         };
+        if self.temp.pin.as_ref().is_some_and(|p| p.shard == ORPHANED) {
+            let msg = "the shard holding this session's temporary tables left the topology: they can no longer be \
+                       used (reconnect, or reset the connection, to start afresh)";
+            return self.send_error(&refuse(msg)).await;
+        }
         if let Some(pin) = &self.temp.pin
             && pin.shard != shard
         {
@@ -245,8 +269,30 @@ impl Session {
         }
     }
 
-    /// Pins a connection on `shard` for the temporary tables and creates them there.
+    /// Pins a connection on `shard` for the temporary tables and creates them there. Inside a transaction that
+    /// already holds `shard`, that connection becomes the pin (it stays the transaction's until it ends).
     async fn pin_temporary(&mut self, routing: &Routing, shard: ShardId) -> Result<(), MysqlError> {
+        let identity = routing.identity(shard);
+        if let Some(slot) = self.txn.as_mut().and_then(|t| t.slot(shard)) {
+            let Some(conn) = slot.as_mut() else {
+                return Err(refuse(
+                    "internal error: the transaction's connection is in use",
+                ));
+            };
+            for sql in &self.temp.pending {
+                if let Err(e) = conn.run_internal(sql).await {
+                    self.temp = TemporaryTables::default();
+                    return Err(backend_error(routing, shard, e));
+                }
+            }
+            self.temp.pending.clear();
+            self.temp.pin = Some(Pin {
+                shard,
+                identity,
+                conn: None,
+            });
+            return Ok(());
+        }
         let mut conn = self.checkout(routing, shard).await?;
         for sql in &self.temp.pending {
             if let Err(e) = conn.run_internal(sql).await {
@@ -258,7 +304,7 @@ impl Session {
         self.temp.pending.clear();
         self.temp.pin = Some(Pin {
             shard,
-            identity: routing.identity(shard),
+            identity,
             conn: Some(conn),
         });
         Ok(())
@@ -275,9 +321,8 @@ impl Session {
         let moved = (0..routing.topology.shards().len() as u32)
             .map(ShardId)
             .find(|&s| routing.identity(s) == pin.identity);
-        if let Some(shard) = moved {
-            pin.shard = shard;
-        }
+        // A shard that left the topology matches no id: its temporary tables can no longer be reached.
+        pin.shard = moved.unwrap_or(ORPHANED);
     }
 
     /// The pinned connection, if `shard` holds the session's temporary tables. An error when that connection was

@@ -48,6 +48,14 @@ impl Transaction {
         }
     }
 
+    /// The slot of the connection the transaction holds on `shard`, if it has joined it.
+    pub(super) fn slot(&mut self, shard: ShardId) -> Option<&mut Option<Pooled<ShardConnector>>> {
+        self.held
+            .iter_mut()
+            .find(|(s, _)| *s == shard)
+            .map(|(_, slot)| slot)
+    }
+
     /// The snapshot the transaction routes on.
     pub(super) fn routing(&self) -> Option<&Arc<Routing>> {
         self.routing.as_ref()
@@ -108,7 +116,10 @@ impl Session {
             // The connection holding the session's temporary tables serves every statement on its shard.
             if let Some(mut conn) = self.take_pinned(routing, shard)? {
                 if let Err(e) = conn.ensure_settings(&self.settings).await {
-                    self.give_back(shard, conn, true);
+                    // A broken pinned connection takes the session's temporary tables with it.
+                    if !e.is_fatal() {
+                        self.give_back(shard, conn, true);
+                    }
                     return Err(backend_error(routing, shard, e));
                 }
                 return Ok((conn, true));
@@ -132,7 +143,13 @@ impl Session {
                 ));
             };
             if let Err(e) = conn.ensure_settings(&self.settings).await {
-                *slot = Some(conn);
+                if e.is_fatal() {
+                    // Its part of the transaction is gone with it: the rest rolls back too.
+                    drop(conn);
+                    self.abort_transaction(routing).await;
+                } else {
+                    *slot = Some(conn);
+                }
                 return Err(backend_error(routing, shard, e));
             }
             return Ok((conn, true));
@@ -152,7 +169,9 @@ impl Session {
         let mut conn = match self.take_pinned(routing, shard)? {
             Some(mut conn) => {
                 if let Err(e) = conn.ensure_settings(&self.settings).await {
-                    self.give_back(shard, conn, true);
+                    if !e.is_fatal() {
+                        self.give_back(shard, conn, true);
+                    }
                     return Err(backend_error(routing, shard, e));
                 }
                 conn
@@ -288,19 +307,27 @@ impl Session {
                 .await;
         };
         let mut error = None;
+        let mut broken = false;
         for (shard, conn) in txn.held.iter_mut() {
             let Some(conn) = conn.as_mut() else { continue };
             if let Err(e) = conn.run_internal(sql).await {
+                broken = e.is_fatal();
                 error = Some(backend_error(routing, *shard, e));
                 break;
             }
         }
+        if error.is_none() {
+            txn.savepoints.push(sql.to_string());
+        }
         match error {
-            Some(e) => self.send_error(&e).await,
-            None => {
-                txn.savepoints.push(sql.to_string());
-                self.send_ok(0, 0).await
+            Some(e) => {
+                if broken {
+                    // A connection out of step cannot carry on the transaction.
+                    self.end_transaction(routing, false).await;
+                }
+                self.send_error(&e).await
             }
+            None => self.send_ok(0, 0).await,
         }
     }
 }

@@ -26,7 +26,12 @@ impl Session {
         if let Some(first) = self.txn.as_ref().and_then(|txn| txn.first_shard()) {
             return first;
         }
-        let shards = self.shared.routing.load().topology.shards().len().max(1);
+        // The snapshot the statement routes on: the transaction's, or the current one.
+        let shards = match self.txn.as_ref().and_then(|t| t.routing()) {
+            Some(r) => r.topology.shards().len(),
+            None => self.shared.routing.load().topology.shards().len(),
+        };
+        let shards = shards.max(1);
         ShardId(self.conn_id % shards as u32)
     }
 
@@ -183,8 +188,12 @@ impl Session {
         let values = match result {
             Ok(values) if values.len() == names.len() => values,
             Ok(_) => {
-                // The connection now carries settings it does not record: close it rather than reuse it.
+                // The connection now carries settings it does not record: close it rather than reuse it (and a
+                // transaction that held it lost that shard's part: the rest rolls back too).
                 drop(conn);
+                if held {
+                    self.abort_transaction(routing).await;
+                }
                 return Err(MysqlError::new(
                     ER_NOT_SUPPORTED_YET,
                     "the backend did not return the variables just set",
@@ -194,6 +203,11 @@ impl Session {
                 // Refused by the server: a failed SET changes nothing, so the connection is as it was.
                 if !e.is_fatal() {
                     self.give_back(shard, conn, held);
+                } else {
+                    drop(conn);
+                    if held {
+                        self.abort_transaction(routing).await;
+                    }
                 }
                 return Err(backend_error(routing, shard, e));
             }

@@ -40,9 +40,10 @@ impl Warning {
 
 impl Session {
     /// Reads the warnings a statement just left on `conn` (the reply said there were `count`).
-    pub(super) async fn collect_warnings(&mut self, conn: &mut BackendConn, count: u16) {
+    /// Returns false when the connection broke (or timed out) while being asked: it must not be used again.
+    pub(super) async fn collect_warnings(&mut self, conn: &mut BackendConn, count: u16) -> bool {
         if count == 0 {
-            return;
+            return true;
         }
         match conn.query_rows("SHOW WARNINGS").await {
             Ok(rows) => {
@@ -58,9 +59,11 @@ impl Session {
                         }
                     })
                     .collect();
+                true
             }
             Err(e) => {
-                debug!(conn = self.conn_id, error = %e, "could not read a statement's warnings")
+                debug!(conn = self.conn_id, error = %e, "could not read a statement's warnings");
+                !e.is_fatal()
             }
         }
     }
