@@ -1,29 +1,24 @@
 //! A fleet of proxies following one topology in a real etcd: a change reaches every proxy, and each one's
 //! acknowledgement (the version it serves) is visible there.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
 use crate::harness::cluster::write_proxy_files;
+use crate::harness::deadline::eventually;
 use crate::harness::layout::ProxySettings;
+use crate::harness::mariadb::free_port;
 use crate::harness::proxy::Proxy;
 use crate::harness::schema::{insert_order, start_with_orders};
-use crate::harness::{Cluster, bounded};
+use crate::harness::{Cluster, bounded, http};
 
 /// A real single-member etcd on loopback ports, with its own data folder; killed on drop.
 struct Etcd {
     child: std::process::Child,
     port: u16,
     _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 impl Etcd {
@@ -49,32 +44,14 @@ impl Etcd {
             port,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while etcd
-            .call("/v3/kv/range", r#"{"key":"AA=="}"#)
-            .await
-            .is_none()
-        {
-            assert!(Instant::now() < deadline, "etcd did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let port = etcd.port;
+        eventually("etcd starts", Duration::from_secs(30), || async move {
+            http::try_request(port, "POST", "/v3/kv/range", r#"{"key":"AA=="}"#)
+                .await
+                .is_some()
+        })
+        .await;
         etcd
-    }
-
-    /// One JSON gateway call; `None` when etcd does not answer.
-    async fn call(&self, path: &str, body: &str) -> Option<Value> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .ok()?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        tcp.write_all(request.as_bytes()).await.ok()?;
-        let mut reply = String::new();
-        tcp.read_to_string(&mut reply).await.ok()?;
-        serde_json::from_str(reply.split_once("\r\n\r\n")?.1).ok()
     }
 
     /// Sets `key` to `value` (plain text; the gateway wants base64, which the etcd CLI tool spares us).
@@ -103,17 +80,8 @@ fn etcd_line(port: u16, id: &str) -> String {
     )
 }
 
-/// Polls until `check` holds, for at most 15 s.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within 15 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// How long a change may take to reach both proxies and their acknowledgements.
+const FLEET_ALLOWANCE: Duration = Duration::from_secs(15);
 
 /// The fleet's acknowledgements in etcd, as one proxy's admin endpoint lists them: (proxy id, version), sorted.
 async fn fleet(proxy: &Proxy) -> Vec<(String, u64)> {
@@ -167,9 +135,11 @@ async fn two_proxies_follow_one_etcd_and_both_acknowledge_each_version() {
             "etcd's topology is served, not the file's"
         );
         let both_at = |v: u64| vec![("one".to_string(), v), ("two".to_string(), v)];
-        eventually("both proxies acknowledge version 1", || async {
-            fleet(cluster.proxy()).await == both_at(1)
-        })
+        eventually(
+            "both proxies acknowledge version 1",
+            FLEET_ALLOWANCE,
+            || async { fleet(cluster.proxy()).await == both_at(1) },
+        )
         .await;
         // A controller writes version 2, pinning tenant 31 elsewhere: both proxies serve it and say so.
         let home = cluster.shard_for("orders", 31).clone();
@@ -187,11 +157,11 @@ async fn two_proxies_follow_one_etcd_and_both_acknowledge_each_version() {
                 &format!("pins:\n  - {{ tenant: 31, shard: \"{}\" }}", away.name),
             );
         etcd.put("/sg/topology", &next);
-        eventually("both serve version 2", || async {
+        eventually("both serve version 2", FLEET_ALLOWANCE, || async {
             version(cluster.proxy()).await == 2 && version(&second).await == 2
         })
         .await;
-        eventually("both acknowledge version 2", || async {
+        eventually("both acknowledge version 2", FLEET_ALLOWANCE, || async {
             fleet(&second).await == both_at(2)
         })
         .await;
@@ -211,7 +181,7 @@ async fn two_proxies_follow_one_etcd_and_both_acknowledge_each_version() {
         assert!(copy.contains("version: 2"), "{copy}");
         // An invalid topology in etcd is refused by both; they keep serving version 2.
         etcd.put("/sg/topology", "version: 3\nkeyspace: app\n");
-        eventually("the refusal is counted", || async {
+        eventually("the refusal is counted", FLEET_ALLOWANCE, || async {
             let (_, m) = second.admin_get("/metrics").await;
             m.contains("shardgate_topology_reload_errors_total 1")
         })

@@ -2,15 +2,13 @@
 
 use mysql_async::prelude::Queryable;
 
+use crate::harness::mariadb::free_port;
 use crate::harness::schema::{insert_order, start_with_orders};
-use crate::harness::{Cluster, bounded};
+use crate::harness::{Cluster, bounded, http};
 
-/// The value of the sample `series` (name and labels exactly as exposed), 0 when absent.
+/// The value of the sample `series`, 0 when absent (a counter that has not counted yet).
 fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.parse().expect("a number"))
+    http::sample(metrics, series).unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -151,10 +149,7 @@ impl Prometheus {
              scrape_configs:\n  - job_name: shardgate\n    static_configs: [{{targets: [\"127.0.0.1:{admin_port}\"]}}]\n"
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).expect("config");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
         let child = std::process::Command::new(crate::harness::binaries::prometheus())
             .arg(format!(
@@ -179,20 +174,8 @@ impl Prometheus {
 
     /// `GET path` on Prometheus's HTTP API, as JSON; `None` while it does not answer yet.
     async fn api(&self, path_and_query: &str) -> Option<serde_json::Value> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .ok()?;
-        let request = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.ok()?;
-        let mut reply = String::new();
-        tcp.read_to_string(&mut reply).await.ok()?;
-        let (_, body) = reply.split_once("\r\n\r\n")?;
-        // Prometheus may answer chunked: the JSON is the part between the first `{` and the last `}`.
-        let body = &body[body.find('{')?..=body.rfind('}')?];
-        serde_json::from_str(body).ok()
+        let (_, body) = http::try_request(self.port, "GET", path_and_query, "").await?;
+        serde_json::from_str(&body).ok()
     }
 }
 

@@ -1,13 +1,14 @@
 //! Topology reloads while traffic flows: from the file (renamed over), on SIGHUP, and through the admin endpoint;
 //! invalid ones refused and counted; in-flight statements and open transactions unaffected.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use tokio::task::JoinSet;
 
+use crate::harness::deadline::eventually;
 use crate::harness::schema::{insert_order, start_with_orders};
-use crate::harness::{Cluster, bounded, join_all};
+use crate::harness::{Cluster, bounded, http, join_all};
 
 /// The cluster's topology with `version` and these pins (`tenant`, shard name) in place of its own.
 fn topology_with(cluster: &Cluster, version: u64, pins: &[(u64, &str)]) -> String {
@@ -43,25 +44,8 @@ async fn version(cluster: &Cluster) -> u64 {
     body.trim().parse().expect("a version")
 }
 
-async fn metric(cluster: &Cluster, name: &str) -> u64 {
-    let (_, body) = cluster.proxy().admin_get("/metrics").await;
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing"))
-}
-
-/// Polls until `check` holds, for at most 10 s.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// How long a reload may take to be seen.
+const RELOAD_ALLOWANCE: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_hundred_reloads_under_load_fail_no_query_and_serve_every_valid_version_in_order() {
@@ -95,7 +79,10 @@ async fn a_hundred_reloads_under_load_fail_no_query_and_serve_every_valid_versio
         let pid = cluster.proxy().pid().to_string();
         let mut serving = 1;
         for i in 0..100u64 {
-            let errors = metric(&cluster, "shardgate_topology_reload_errors_total").await;
+            let errors = cluster
+                .proxy()
+                .metric("shardgate_topology_reload_errors_total")
+                .await;
             // Pins of tenants no client reads, so that routing changes while every answer stays right.
             let pin = (1_000_000 + i, shards[(i % 8) as usize].as_str());
             let (yaml, valid) = match i % 10 {
@@ -119,13 +106,17 @@ async fn a_hundred_reloads_under_load_fail_no_query_and_serve_every_valid_versio
             if valid {
                 serving += 1;
                 let want = serving;
-                eventually("the new version is served", || async {
+                eventually("the new version is served", RELOAD_ALLOWANCE, || async {
                     version(&cluster).await == want
                 })
                 .await;
             } else {
-                eventually("the refusal is counted", || async {
-                    metric(&cluster, "shardgate_topology_reload_errors_total").await > errors
+                eventually("the refusal is counted", RELOAD_ALLOWANCE, || async {
+                    cluster
+                        .proxy()
+                        .metric("shardgate_topology_reload_errors_total")
+                        .await
+                        > errors
                 })
                 .await;
                 assert_eq!(
@@ -172,7 +163,7 @@ async fn a_pin_moves_new_statements_at_once_while_an_open_transaction_keeps_its_
         // The admin endpoint: a stale version and an invalid topology are refused with the reason.
         let put = |yaml: String| {
             let port = cluster.proxy().admin_port();
-            async move { http_put(port, "/topology", &yaml).await }
+            async move { http::request(port, "PUT", "/topology", &yaml).await }
         };
         let (status, body) = put(topology_with(&cluster, 1, &[(tenant, &new.name)])).await;
         assert_eq!(status, 409, "{body}");
@@ -229,40 +220,21 @@ async fn a_pin_moves_new_statements_at_once_while_an_open_transaction_keeps_its_
             .expect("select after commit");
         assert_eq!(now, ["after-pin"]);
         assert_eq!(
-            metric(&cluster, "shardgate_topology_reloads_total").await,
-            1
+            cluster
+                .proxy()
+                .metric("shardgate_topology_reloads_total")
+                .await,
+            1.0
         );
         assert_eq!(
-            metric(&cluster, "shardgate_topology_reload_errors_total").await,
-            2
+            cluster
+                .proxy()
+                .metric("shardgate_topology_reload_errors_total")
+                .await,
+            2.0
         );
     })
     .await;
-}
-
-/// `PUT path` with `body` on the admin endpoint: status and body.
-async fn http_put(port: u16, path: &str, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect to the admin endpoint");
-    let request = format!(
-        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.expect("request");
-    let mut reply = String::new();
-    tcp.read_to_string(&mut reply).await.expect("reply");
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {reply:?}"));
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 #[tokio::test]

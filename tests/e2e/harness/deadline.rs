@@ -60,6 +60,19 @@ pub async fn within<T>(allowance: Duration, what: &str, fut: impl Future<Output 
     }
 }
 
+/// Polls `check` every 20 ms until it holds, panicking with `what` after `allowance`.
+pub async fn eventually<F: Future<Output = bool>>(
+    what: &str,
+    allowance: Duration,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Deadline::after(allowance);
+    while !check().await {
+        assert!(!deadline.expired(), "{what}: not within {allowance:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs a whole test body under [`TEST_ALLOWANCE`] (mysql_async has no read timeout of its own).
 pub async fn bounded<T>(body: impl Future<Output = T>) -> T {
     within(TEST_ALLOWANCE, "the test", body).await

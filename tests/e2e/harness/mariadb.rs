@@ -324,7 +324,8 @@ impl Drop for MariaDb {
 
 /// A loopback port that was free a moment ago. Another process may take it before `mariadbd` binds it; the
 /// caller notices and retries.
-fn free_port() -> u16 {
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod deadline;
 pub mod expect;
+pub mod http;
 pub mod layout;
 pub mod mariadb;
 pub mod outcome;

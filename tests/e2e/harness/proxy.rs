@@ -149,27 +149,13 @@ impl Proxy {
 
     /// `GET path` on the admin endpoint: the status code and the body.
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.admin_port()))
-            .await
-            .expect("cannot connect to the admin endpoint");
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        tcp.write_all(request.as_bytes())
-            .await
-            .expect("admin request");
-        let mut reply = String::new();
-        tcp.read_to_string(&mut reply).await.expect("admin reply");
-        let status = reply
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP reply: {reply:?}"));
-        let body = reply
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        super::http::request(self.admin_port(), "GET", path, "").await
+    }
+
+    /// The value of one `/metrics` sample (`name{labels}` exactly as exposed); panics when it is absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let (_, metrics) = self.admin_get("/metrics").await;
+        super::http::sample(&metrics, series).unwrap_or_else(|| panic!("{series} missing"))
     }
 
     /// The process id, for signals.
