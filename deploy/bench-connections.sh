@@ -48,6 +48,8 @@ set -euo pipefail
 
 # shellcheck source=deploy/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=deploy/lib/bench/run.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench/run.sh"
 
 COUNTS="${BENCH_CONNECTIONS:-1 100 1000 10000}"
 RUN_SECONDS="${BENCH_SECONDS:-6}"
@@ -117,11 +119,6 @@ ensure_tools() {
 
 BIN_DIR="${CARGO_TARGET_DIR:-$SHARDGATE_REPO/target}/release"
 
-build() {
-    log "building shardgate, shardctl and loadgen (cargo --release)"
-    (cd "$SHARDGATE_REPO" && cargo build --release -p shardgate -p shardctl -p loadgen)
-}
-
 # Raises the soft open-files limit for this shell and what it starts: loadgen holds every client connection, the
 # proxy every client and backend connection, mariadbd (which sets its own from --open-files-limit) all of them.
 # Sets FD_LIMIT.
@@ -138,11 +135,6 @@ raise_fd_limit() {
         log "open-files limit raised from $soft to $(ulimit -Sn)"
     fi
     FD_LIMIT="$(ulimit -Sn)"
-}
-
-tail_log() {
-    log "last lines of $1:"
-    tail -n 20 "$1" >&2 2>/dev/null || true
 }
 
 cleanup() {
@@ -205,28 +197,8 @@ mariadbd_flags() {
         --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2)
 }
 
-start_mariadb() {
-    local dir="$STATE/mariadb" user_args=()
-    [ "$(id -u)" -eq 0 ] && user_args=(--user=root)
-    log "mariadb: creating datadir $dir/data"
-    # A tmpdir of its own: in a shared /tmp, another mariadbd's temporary table names can collide with ours.
-    mkdir -p "$dir/tmp"
-    mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" "${user_args[@]}" \
-        --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
-        || { tail_log "$dir/install.log"; die "mariadb-install-db failed"; }
-    log "mariadb: starting on 127.0.0.1:$MARIADB_PORT"
-    setsid mariadbd --no-defaults --datadir="$dir/data" --port="$MARIADB_PORT" --bind-address=127.0.0.1 \
-        --socket="$dir/mariadb.sock" --pid-file="$dir/mariadb.pid" --log-error="$dir/error.log" --tmpdir="$dir/tmp" \
-        "${user_args[@]}" "${MARIADBD_FLAGS[@]}" </dev/null >>"$dir/mariadbd.out" 2>&1 &
-    local pid=$! deadline=$((SECONDS + STARTUP_DEADLINE_S))
-    STARTED+=("$pid:mariadbd")
-    MARIADB_PID=$pid
-    until db_sql -e "SELECT 1" >/dev/null 2>&1; do
-        kill -0 "$pid" 2>/dev/null || { tail_log "$dir/error.log"; die "mariadbd exited during startup"; }
-        [ "$SECONDS" -lt "$deadline" ] || { tail_log "$dir/error.log"; die "mariadbd not ready after ${STARTUP_DEADLINE_S}s"; }
-        sleep 0.2
-    done
-    # What it really got: mariadbd lowers max_connections when it cannot have the file descriptors.
+# What the server really got: mariadbd lowers max_connections when it cannot have the file descriptors.
+read_server_limits() {
     read -r SERVER_MAX_CONNS SERVER_OPEN_FILES <<<"$(db_sql -e "SELECT @@max_connections, @@open_files_limit")"
     log "mariadb: max_connections $SERVER_MAX_CONNS, open_files_limit $SERVER_OPEN_FILES"
 }
@@ -263,21 +235,6 @@ topology:
   file: topology.yaml
 YAML
     [ -z "$PROXY_EXTRA_CONFIG" ] || printf '%s\n' "$PROXY_EXTRA_CONFIG" >>"$STATE/shardgate.yaml"
-}
-
-start_shardgate() {
-    log "shardgate: starting on 127.0.0.1:$PROXY_PORT"
-    setsid "$BIN_DIR/shardgate" --config "$STATE/shardgate.yaml" </dev/null >"$STATE/shardgate.stdout" \
-        2>"$STATE/shardgate.log" &
-    local pid=$! deadline=$((SECONDS + STARTUP_DEADLINE_S))
-    STARTED+=("$pid:shardgate")
-    SHARDGATE_PID=$pid
-    # Ready when it announced its listener (so a stranger on the port does not count) and the port accepts.
-    until grep -q '^shardgate listening mysql=' "$STATE/shardgate.stdout" && port_accepts "$PROXY_PORT"; do
-        kill -0 "$pid" 2>/dev/null || { tail_log "$STATE/shardgate.log"; die "shardgate exited during startup"; }
-        [ "$SECONDS" -lt "$deadline" ] || { tail_log "$STATE/shardgate.log"; die "shardgate not listening after ${STARTUP_DEADLINE_S}s"; }
-        sleep 0.2
-    done
 }
 
 # loadgen --prepare on target $1 (DDL fans out to every shard through shardgate; one INSERT per tenant), followed
@@ -559,6 +516,7 @@ main() {
     make_state
     mariadbd_flags
     start_mariadb
+    read_server_limits
     create_databases
     write_shardgate_config
     start_shardgate

@@ -48,6 +48,8 @@ set -euo pipefail
 
 # shellcheck source=deploy/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=deploy/lib/bench/run.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench/run.sh"
 
 ALL_WORKLOADS="point-select point-select-ps read-only read-only-no-ranges"
 WORKLOADS="${BENCH_WORKLOADS:-$ALL_WORKLOADS}"
@@ -117,16 +119,6 @@ ensure_tools() {
 
 BIN_DIR="${CARGO_TARGET_DIR:-$SHARDGATE_REPO/target}/release"
 
-build() {
-    log "building shardgate, shardctl and loadgen (cargo --release)"
-    (cd "$SHARDGATE_REPO" && cargo build --release -p shardgate -p shardctl -p loadgen)
-}
-
-tail_log() {
-    log "last lines of $1:"
-    tail -n 20 "$1" >&2 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$? i
     trap - EXIT INT TERM
@@ -165,29 +157,6 @@ db_sql() { "${DB_CLIENT[@]}" "$@"; }
 proxy_sql() { "${PROXY_CLIENT[@]}" "$@"; }
 
 shard_db() { printf '%s_%03d' "$KEYSPACE" "$1"; }
-
-start_mariadb() {
-    local dir="$STATE/mariadb" user_args=()
-    [ "$(id -u)" -eq 0 ] && user_args=(--user=root)
-    log "mariadb: creating datadir $dir/data"
-    # A tmpdir of its own: in a shared /tmp, another mariadbd's temporary table names can collide with ours.
-    mkdir -p "$dir/tmp"
-    mariadb-install-db --no-defaults --datadir="$dir/data" --tmpdir="$dir/tmp" "${user_args[@]}" \
-        --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
-        || { tail_log "$dir/install.log"; die "mariadb-install-db failed"; }
-    log "mariadb: starting on 127.0.0.1:$MARIADB_PORT"
-    setsid mariadbd --no-defaults --datadir="$dir/data" --port="$MARIADB_PORT" --bind-address=127.0.0.1 \
-        --socket="$dir/mariadb.sock" --pid-file="$dir/mariadb.pid" --log-error="$dir/error.log" --tmpdir="$dir/tmp" \
-        "${user_args[@]}" "${MARIADBD_FLAGS[@]}" </dev/null >>"$dir/mariadbd.out" 2>&1 &
-    local pid=$! deadline=$((SECONDS + STARTUP_DEADLINE_S))
-    STARTED+=("$pid:mariadbd")
-    MARIADB_PID=$pid
-    until db_sql -e "SELECT 1" >/dev/null 2>&1; do
-        kill -0 "$pid" 2>/dev/null || { tail_log "$dir/error.log"; die "mariadbd exited during startup"; }
-        [ "$SECONDS" -lt "$deadline" ] || { tail_log "$dir/error.log"; die "mariadbd not ready after ${STARTUP_DEADLINE_S}s"; }
-        sleep 0.2
-    done
-}
 
 start_haproxy() {
     local cfg="$STATE/haproxy.cfg"
@@ -309,21 +278,6 @@ pool:
 topology:
   file: topology.yaml
 YAML
-}
-
-start_shardgate() {
-    log "shardgate: starting on 127.0.0.1:$PROXY_PORT"
-    setsid "$BIN_DIR/shardgate" --config "$STATE/shardgate.yaml" </dev/null >"$STATE/shardgate.stdout" \
-        2>"$STATE/shardgate.log" &
-    local pid=$! deadline=$((SECONDS + STARTUP_DEADLINE_S))
-    STARTED+=("$pid:shardgate")
-    SHARDGATE_PID=$pid
-    # Ready when it announced its listener (so a stranger on the port does not count) and the port accepts.
-    until grep -q '^shardgate listening mysql=' "$STATE/shardgate.stdout" && port_accepts "$PROXY_PORT"; do
-        kill -0 "$pid" 2>/dev/null || { tail_log "$STATE/shardgate.log"; die "shardgate exited during startup"; }
-        [ "$SECONDS" -lt "$deadline" ] || { tail_log "$STATE/shardgate.log"; die "shardgate not listening after ${STARTUP_DEADLINE_S}s"; }
-        sleep 0.2
-    done
 }
 
 # Checks the shards together hold ids 1..N once each, each on the shard it routes to; sets SHARD_ROWS_{MIN,MAX}.

@@ -20,27 +20,12 @@ import statistics
 import sys
 from collections import Counter, defaultdict
 
+from tsv import number, read_meta
+
 TARGETS = ["direct", "shardgate"]
 FIELDS = ["connections", "round", "target", "status", "wall_s", "backend_conns", "conns_peak", "conns_before",
           "rss_kib", "fds", "db_rss_kib", "loadgen_rss_kib", "proxy_log_lines", "other_cpu"]
 NUMERIC_FROM = FIELDS.index("wall_s")
-
-
-def number(text):
-    """A float, or None for "-" and anything else that is not a number."""
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def read_meta(path):
-    meta = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, _, value = line.rstrip("\n").partition("\t")
-            meta[key] = value
-    return meta
 
 
 def last_error_line(path):

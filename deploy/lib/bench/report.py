@@ -20,6 +20,9 @@ import sys
 from collections import defaultdict
 from xml.sax.saxutils import escape
 
+import tsv
+from tsv import number
+
 TARGETS = ["direct", "haproxy", "shardgate"]
 PROXIES = {"haproxy", "shardgate"}
 COLOURS = {"direct": "#4e79a7", "haproxy": "#f28e2b", "shardgate": "#59a14f"}
@@ -35,20 +38,8 @@ WORKLOADS = {
 }
 
 
-def number(text):
-    """A float, or None for "-" and anything else that is not a number."""
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def read_meta(path):
-    meta = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, _, value = line.rstrip("\n").partition("\t")
-            meta[key] = value
+    meta = tsv.read_meta(path)
     open_now, _, most = meta.get("server_connections", "?").partition("\t")
     meta["server_connections_open"], meta["server_connections_max"] = open_now, most or "?"
     return meta
