@@ -40,4 +40,17 @@ impl WireError {
     pub fn is_fatal(&self) -> bool {
         !matches!(self, WireError::Server { .. })
     }
+
+    /// A peer that did not answer in time (`what` says what was awaited).
+    pub fn timed_out(what: impl Into<String>) -> WireError {
+        WireError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            what.into(),
+        ))
+    }
+
+    /// True for [`WireError::timed_out`] (and any I/O error of kind `TimedOut`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, WireError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
+    }
 }

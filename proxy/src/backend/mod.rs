@@ -185,10 +185,7 @@ impl BackendConn {
             Some(limit) => match tokio::time::timeout(limit, self.exchange_inner(sql, visit)).await
             {
                 Ok(r) => r,
-                Err(_) => Err(WireError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no reply within {limit:?}"),
-                ))),
+                Err(_) => Err(WireError::timed_out(format!("no reply within {limit:?}"))),
             },
         }
     }

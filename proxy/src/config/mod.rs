@@ -11,6 +11,10 @@ use serde::Deserialize;
 mod pool;
 pub use pool::PoolSettings;
 
+/// How long a statement killed for its timeout gets to end (with the server's ERR 1317) before the proxy gives up on
+/// its connection: a server that does not answer a KILL is hung.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
 /// Defaults for every optional setting, in one place.
 struct Defaults;
 
@@ -323,7 +327,7 @@ impl Config {
     /// How long the proxy waits for a backend's reply to a statement it runs for itself: the statement timeout plus
     /// the time a KILL gets, when there is a statement timeout.
     pub fn reply_timeout(&self) -> Option<Duration> {
-        self.statement_timeout().map(|t| t + Duration::from_secs(2))
+        self.statement_timeout().map(|t| t + KILL_GRACE)
     }
 
     /// See `drain_timeout_ms`.

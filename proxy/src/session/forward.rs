@@ -17,6 +17,7 @@ use super::Session;
 use super::transaction::backend_error;
 use super::warnings::Warning;
 use crate::backend::{BackendConn, BackendError, ShardConnector};
+use crate::config::KILL_GRACE;
 use crate::mysql_error::*;
 use crate::routing::Routing;
 
@@ -25,10 +26,6 @@ pub(super) const ER_LOCK_DEADLOCK: u16 = 1213;
 
 /// How long to look for a server's reply after sending it the command failed.
 const AFTER_WRITE_ERROR_READ: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// How long a statement killed for its timeout gets to end (with the server's ERR 1317) before the proxy gives up
-/// on its connection: a server that does not answer a KILL is hung.
-pub(super) const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What to run on the shard.
 #[derive(Clone, Copy)]
@@ -185,7 +182,7 @@ impl Session {
                     next_seq,
                 }) => {
                     drop(conn);
-                    let hung = matches!(&error, WireError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut);
+                    let hung = error.is_timeout();
                     // A stale pooled socket fails at once; a statement that ran out of time is not tried again.
                     if !held && !sent && !hung && reused && idempotent && attempts == 1 {
                         debug!(conn = self.conn_id, shard = %routing.describe(shard), %error, "stale backend connection; retrying");
@@ -389,14 +386,10 @@ impl Session {
                     tokio::time::timeout(write_timeout, self.client.write_raw(&rbuf[..consumed]))
                         .await
                 };
-                let timed_out = || {
-                    WireError::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "client write timed out",
-                    ))
-                };
                 write
-                    .map_err(|_| ForwardError::Client(timed_out()))?
+                    .map_err(|_| {
+                        ForwardError::Client(WireError::timed_out("client write timed out"))
+                    })?
                     .map_err(ForwardError::Client)?;
                 sent = true;
                 conn.stream.read_buf().advance(consumed);
@@ -435,11 +428,8 @@ impl Session {
                 match tokio::time::timeout_at(at, conn.stream.fill()).await {
                     Ok(r) => r,
                     Err(_) if killed => {
-                        let hung = std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "no answer to KILL QUERY",
-                        );
-                        return Err(backend(WireError::Io(hung), sent, next_seq));
+                        let hung = WireError::timed_out("no answer to KILL QUERY");
+                        return Err(backend(hung, sent, next_seq));
                     }
                     Err(_) => {
                         killed = true;

@@ -124,7 +124,7 @@ impl Session {
                         None => read_reply(conn, &mut rows).await,
                         Some(at) => tokio::time::timeout_at(at, read_reply(conn, &mut rows))
                             .await
-                            .unwrap_or_else(|_| Err(statement_timed_out())),
+                            .unwrap_or_else(|_| Err(WireError::timed_out("statement timeout"))),
                     };
                     match reply {
                         Ok(reply) => {
@@ -145,7 +145,7 @@ impl Session {
                 }
             }
             if let Some((i, shard, e)) = failed {
-                if is_timeout(&e) {
+                if e.is_timeout() {
                     // The shards still running it are told to stop; their connections close with the others.
                     for (_, conn, _) in &conns[i..] {
                         let (connector, thread_id) = (conn.manager().clone(), conn.thread_id);
@@ -225,7 +225,7 @@ impl Session {
             }
             return GatherError::Client(e);
         }
-        let timed_out = is_timeout(&e);
+        let timed_out = e.is_timeout();
         warn!(conn = self.conn_id, shard = %routing.describe(shard), error = %e, "backend failed during a scattered statement");
         let mut msg = if timed_out {
             format!(
@@ -250,17 +250,6 @@ impl Session {
         };
         GatherError::Client(MysqlError::new(code, msg))
     }
-}
-
-fn statement_timed_out() -> WireError {
-    WireError::Io(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "statement timeout",
-    ))
-}
-
-fn is_timeout(e: &WireError) -> bool {
-    matches!(e, WireError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 /// Consecutive runs of at most `fanout` targets with no shard twice (one connection per shard at a time).
