@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use tokio::task::JoinSet;
 
+use crate::harness::deadline::eventually;
 use crate::harness::expect;
 use crate::harness::schema::{insert_order, start_with_orders};
 use crate::harness::{Cluster, bounded, join_all};
@@ -372,27 +373,24 @@ async fn the_proxy_is_unready_while_no_backend_server_is_up_and_ready_again_afte
         let (status, _) = cluster.proxy().admin_get("/readyz").await;
         assert_eq!(status, 200);
         cluster.backend_mut(0).kill9();
-        let mut unready = false;
-        for _ in 0..100 {
-            let (status, body) = cluster.proxy().admin_get("/readyz").await;
-            if status == 503 {
-                assert!(body.contains("no backend"), "{body}");
-                unready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(unready, "health checks alone mark the only server down");
+        let proxy = cluster.proxy();
+        eventually(
+            "health checks alone mark the only server down",
+            Duration::from_secs(5),
+            || async {
+                let (status, body) = proxy.admin_get("/readyz").await;
+                status == 503 && body.contains("no backend")
+            },
+        )
+        .await;
         cluster.backend_mut(0).restart().await;
-        let mut ready = false;
-        for _ in 0..100 {
-            if cluster.proxy().admin_get("/readyz").await.0 == 200 {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(ready, "ready again once the server answers");
+        let proxy = cluster.proxy();
+        eventually(
+            "ready again once the server answers",
+            Duration::from_secs(5),
+            || async { proxy.admin_get("/readyz").await.0 == 200 },
+        )
+        .await;
         let mut conn = cluster.proxy_conn().await;
         conn.query_drop(insert_order(1, 2, "back"))
             .await
