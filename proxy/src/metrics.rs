@@ -9,6 +9,7 @@ use shardgate_topology::ShardId;
 use crate::routing::Routing;
 use crate::server::Shared;
 use crate::stats::{BUCKETS, HistogramSnapshot, KINDS, ROUTES, Stats};
+use shardgate_topology::MoveState;
 
 /// Writes metric families: each family's HELP and TYPE once, then its samples.
 struct Exposition {
@@ -168,6 +169,52 @@ fn statements(e: &mut Exposition, shared: &Shared, routing: &Routing) {
         &[],
         &stats.pool_wait(),
     );
+    let reshard = &stats.reshard;
+    let counters = [
+        (
+            "shardgate_reshard_held_statements_total",
+            "Statements a resharding cutover held.",
+            &reshard.held,
+        ),
+        (
+            "shardgate_reshard_hold_timeouts_total",
+            "Held statements released by hold_max_ms rather than by the workflow.",
+            &reshard.hold_timeouts,
+        ),
+        (
+            "shardgate_reshard_refused_total",
+            "Statements reaching every shard refused while a source still held moved rows.",
+            &reshard.refused,
+        ),
+    ];
+    for (name, help, value) in counters {
+        e.family(name, "counter", help);
+        e.sample(name, &[], value.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    e.histogram(
+        "shardgate_reshard_hold_seconds",
+        "How long statements a resharding cutover held waited.",
+        &[],
+        &Stats::snapshot(&reshard.hold_time),
+    );
+    e.family(
+        "shardgate_reshard_moves",
+        "gauge",
+        "Source shards of resharding workflows in the topology, by state.",
+    );
+    for (state, label) in [
+        (MoveState::DualWrite, "dual_write"),
+        (MoveState::Hold, "hold"),
+        (MoveState::Cleanup, "cleanup"),
+    ] {
+        let n = routing
+            .topology
+            .moves()
+            .iter()
+            .filter(|m| m.state == state)
+            .count();
+        e.sample("shardgate_reshard_moves", &[("state", label)], n as u64);
+    }
     let shards = routing.topology.shards();
     let backend: Vec<_> = routing
         .backend_times()

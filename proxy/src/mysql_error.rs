@@ -19,6 +19,9 @@ macro_rules! codes {
 }
 
 codes! {
+    /// A transaction whose keys changed shards under it (a resharding cutover): it was rolled back and can be
+    /// retried, as after a deadlock.
+    ER_RESTART_TRANSACTION = 1213, "40001";
     /// Too many client connections, or a shard's pool exhausted for longer than the acquire timeout.
     ER_CON_COUNT_ERROR = 1040, "08004";
     /// The handshake response could not be decoded.

@@ -138,10 +138,24 @@ impl WorkerStats {
     }
 }
 
+/// Statements meeting resharding (rare: shared by every worker).
+#[derive(Default)]
+pub struct ReshardStats {
+    /// Statements a cutover held.
+    pub held: AtomicU64,
+    /// Held statements released by `hold_max_ms` rather than by the workflow.
+    pub hold_timeouts: AtomicU64,
+    /// Statements refused while a source still held moved rows.
+    pub refused: AtomicU64,
+    /// How long held statements waited.
+    pub hold_time: Histogram,
+}
+
 /// Everything, for every worker (per-shard backend times live with the shards' pools, in the routing).
 pub struct Stats {
     workers: Vec<WorkerStats>,
     errors: Mutex<BTreeMap<u16, u64>>,
+    pub reshard: ReshardStats,
 }
 
 impl Stats {
@@ -151,6 +165,7 @@ impl Stats {
                 .map(|_| WorkerStats::default())
                 .collect(),
             errors: Mutex::new(BTreeMap::new()),
+            reshard: ReshardStats::default(),
         }
     }
 

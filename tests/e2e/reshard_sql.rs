@@ -82,73 +82,155 @@ async fn checksums_agree_only_on_equal_copies_and_a_chunk_read_locks_its_rows() 
 }
 
 #[tokio::test]
-async fn a_tenant_is_copied_in_checkpointed_chunks_and_verified_by_range() {
-    use shardctl::reshard::copy::{MovingRows, copy_chunk, create_tables, describe, range_matches};
-    use shardgate_reshard::{Kind, Phase, TableProgress, Workflow};
+async fn triggers_capture_committed_writes_to_moving_rows_and_deny_them_after_cutover() {
+    use shardgate_reshard::capture::{
+        Filter, Purpose, capture_triggers, create_changelog, delete_chunk, deny_triggers,
+        drop_triggers, forget_changes, pending_changes, read_changes, select_keys,
+    };
+    /// The workflow's entries, oldest first: (seq, pk), each checked to name table `t`.
+    async fn changes(conn: &mut mysql_async::Conn) -> Vec<(u64, String)> {
+        let rows: Vec<(u64, String, String)> = conn
+            .query(read_changes("wf-1", 100))
+            .await
+            .expect("read changes");
+        rows.into_iter()
+            .map(|(seq, tbl, pk)| {
+                assert_eq!(tbl, "t");
+                (seq, pk)
+            })
+            .collect()
+    }
+    fn pks(changes: &[(u64, String)]) -> Vec<&str> {
+        changes.iter().map(|(_, pk)| pk.as_str()).collect()
+    }
+    async fn count(conn: &mut mysql_async::Conn, workflow: &str) -> u64 {
+        conn.query_first(pending_changes(workflow))
+            .await
+            .expect("pending")
+            .expect("a row")
+    }
+    /// The error code and message of a write the deny triggers refused.
+    async fn refused(conn: &mut mysql_async::Conn, sql: &str) -> (u16, String, String) {
+        match conn.query_drop(sql).await {
+            Err(mysql_async::Error::Server(e)) => (e.code, e.state, e.message),
+            other => panic!("{sql} was not refused: {other:?}"),
+        }
+    }
     bounded(async {
         let server = MariaDb::start().await;
-        let mut admin = server.conn().await;
-        admin
-            .query_drop(
-                "CREATE DATABASE src; CREATE DATABASE dst; CREATE TABLE src.orders (tenant_id INT, id INT, \
-                 note VARCHAR(40), made DATETIME(6), PRIMARY KEY (tenant_id, id))",
+        let mut ctl = server.conn().await;
+        ctl.query_drop(
+            "CREATE DATABASE src; USE src; CREATE TABLE t (tenant_id INT, id INT, note VARCHAR(20), \
+             PRIMARY KEY (tenant_id, id))",
+        )
+        .await
+        .expect("setup");
+        ctl.query_drop(create_changelog()).await.expect("changelog");
+        ctl.query_drop(create_changelog()).await.expect("creating the changelog again is harmless");
+        let keys = cols(&["tenant_id", "id"]);
+        let moving = Filter::TenantIn {
+            column: "tenant_id".into(),
+            values: vec!["42".into()],
+        };
+        for sql in capture_triggers("wf-1", "t", &keys, &moving) {
+            ctl.query_drop(sql).await.expect("capture trigger");
+        }
+        let mut app = server.conn_db(Some("src")).await;
+
+        // A committed insert of a moving row is recorded, as a key the controller can select by.
+        app.query_drop("INSERT INTO t VALUES (42, 1, 'a')").await.expect("insert");
+        let first = changes(&mut ctl).await;
+        assert_eq!(pks(&first), ["'42','1'"]);
+        let found: Vec<(i32, i32, String)> =
+            ctl.query(select_keys("t", &keys, &[first[0].1.clone()])).await.expect("select keys");
+        assert_eq!(found, [(42, 1, "a".to_string())]);
+        // Another tenant's row and a rolled-back write leave nothing.
+        app.query_drop("INSERT INTO t VALUES (7, 1, 'x')").await.expect("other tenant");
+        app.query_drop("BEGIN").await.expect("begin");
+        app.query_drop("INSERT INTO t VALUES (42, 2, 'b')").await.expect("insert");
+        app.query_drop("ROLLBACK").await.expect("rollback");
+        assert_eq!(changes(&mut ctl).await, first);
+        // A key change records the old and the new key; an update keeping the key records it once; a delete too.
+        app.query_drop("UPDATE t SET id = 3 WHERE tenant_id = 42 AND id = 1").await.expect("update key");
+        app.query_drop("UPDATE t SET note = 'c' WHERE tenant_id = 42 AND id = 3").await.expect("update note");
+        app.query_drop("DELETE FROM t WHERE tenant_id = 42 AND id = 3").await.expect("delete");
+        // The controller's own writes are not recorded.
+        app.query_drop("SET @shardgate_reshard = 'wf-1'").await.expect("bypass");
+        app.query_drop("INSERT INTO t VALUES (42, 9, 'z')").await.expect("bypassed insert");
+        app.query_drop("SET @shardgate_reshard = NULL").await.expect("bypass off");
+        let all = changes(&mut ctl).await;
+        assert_eq!(pks(&all), ["'42','1'", "'42','1'", "'42','3'", "'42','3'", "'42','3'"]);
+        let gone: Vec<(i32, i32, String)> =
+            ctl.query(select_keys("t", &keys, &[all[1].1.clone()])).await.expect("select keys");
+        assert!(gone.is_empty(), "the old key has no row any more");
+
+        // Forgetting removes exactly the given entries; the lag counts the rest, of this workflow only.
+        assert_eq!(count(&mut ctl, "wf-1").await, 5);
+        assert_eq!(forget_changes(&[]), None);
+        ctl.query_drop(forget_changes(&[all[0].0, all[2].0]).expect("seqs")).await.expect("forget");
+        assert_eq!(changes(&mut ctl).await, [all[1].clone(), all[3].clone(), all[4].clone()]);
+        assert_eq!(count(&mut ctl, "wf-1").await, 3);
+        assert_eq!(count(&mut ctl, "wf-2").await, 0);
+
+        // After cutover the moving rows refuse writes, naming the workflow; other tenants and the controller write.
+        for sql in deny_triggers("wf-1", "t", &moving) {
+            ctl.query_drop(sql).await.expect("deny trigger");
+        }
+        for sql in [
+            "INSERT INTO t VALUES (42, 10, 'd')",
+            "UPDATE t SET note = 'e' WHERE tenant_id = 42 AND id = 9",
+            "DELETE FROM t WHERE tenant_id = 42 AND id = 9",
+            "UPDATE t SET tenant_id = 42 WHERE tenant_id = 7 AND id = 1",
+        ] {
+            let (code, state, message) = refused(&mut app, sql).await;
+            assert_eq!((code, state.as_str()), (1644, "45000"), "{sql}: {message}");
+            assert!(message.contains("table `t` moved by resharding workflow wf-1"), "{message}");
+        }
+        app.query_drop("INSERT INTO t VALUES (7, 2, 'y')").await.expect("another tenant writes");
+        app.query_drop("SET @shardgate_reshard = 'wf-1'").await.expect("bypass");
+        app.query_drop("INSERT INTO t VALUES (42, 10, 'd')").await.expect("the controller writes");
+        app.query_drop("SET @shardgate_reshard = NULL").await.expect("bypass off");
+        assert_eq!(count(&mut ctl, "wf-1").await, 3, "neither refused nor bypassed writes are recorded");
+
+        // Dropping removes every trigger (twice is harmless) and writes go through unrecorded.
+        for _ in 0..2 {
+            for purpose in [Purpose::Capture, Purpose::Deny] {
+                for sql in drop_triggers("wf-1", "t", purpose) {
+                    ctl.query_drop(sql).await.expect("drop trigger");
+                }
+            }
+        }
+        let triggers: Vec<u64> = ctl
+            .query(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = 'src' AND \
+                 EVENT_OBJECT_TABLE = 't'",
             )
             .await
-            .expect("setup");
-        let values: Vec<String> = (1..=1000)
-            .map(|i| format!("(42, {i}, 'n{i}', NOW(6)), (7, {i}, 'other', NULL)"))
-            .collect();
-        admin
-            .query_drop(format!("INSERT INTO src.orders VALUES {}", values.join(", ")))
+            .expect("triggers");
+        assert_eq!(triggers, [0]);
+        app.query_drop("INSERT INTO t VALUES (42, 11, 'f'), (42, 12, 'g'), (42, 13, 'h')")
             .await
-            .expect("rows");
-        let mut src = server.conn_db(Some("src")).await;
-        let mut dst = server.conn_db(Some("dst")).await;
-        create_tables(&mut src, &mut dst, &["orders".to_string()]).await.expect("create");
-        let (columns, keys) = describe(&mut src, "orders").await.expect("describe");
-        assert_eq!(keys, ["tenant_id", "id"]);
-        let mut workflow = Workflow::new(
-            "move-42",
-            "app",
-            Kind::MoveTenants {
-                tenants: vec!["42".into()],
-                to: "80-".into(),
-            },
-        );
-        workflow.tables.push(TableProgress::new("orders", keys.clone(), 1000));
-        workflow.advance().expect("dual-write");
-        workflow.advance().expect("backfill");
-        let filter = "`tenant_id` = 42";
-        let mut chunks = 0;
-        while let Some((n, last)) = copy_chunk(&mut src, &mut dst, &workflow.tables[0], filter, 128)
-            .await
-            .expect("chunk")
-        {
-            workflow.checkpoint("orders", n, last).expect("checkpoint");
-            chunks += 1;
+            .expect("writes after the fence is gone");
+        assert_eq!(count(&mut ctl, "wf-1").await, 3);
+
+        // Cleanup deletes at most a chunk of moving rows per statement, never another tenant's.
+        ctl.query_drop(delete_chunk("t", &keys, &moving, 2)).await.expect("delete chunk");
+        assert_eq!(ctl.affected_rows(), 2);
+        let left: Vec<(i32, i32)> =
+            ctl.query("SELECT tenant_id, id FROM t ORDER BY tenant_id, id").await.expect("rows");
+        assert_eq!(left, [(7, 1), (7, 2), (42, 11), (42, 12), (42, 13)]);
+        let mut statements = 1;
+        loop {
+            ctl.query_drop(delete_chunk("t", &keys, &moving, 2)).await.expect("delete chunk");
+            statements += 1;
+            if ctl.affected_rows() == 0 {
+                break;
+            }
         }
-        assert_eq!(chunks, 8, "1,000 rows in chunks of 128");
-        assert_eq!(workflow.tables[0].rows_copied, 1000);
-        assert_eq!(workflow.fraction(), 1.0);
-        let copied: Vec<u64> = dst.query("SELECT COUNT(*) FROM orders").await.expect("count");
-        assert_eq!(copied, [1000], "only the moving tenant");
-        workflow.advance().expect("verify");
-        assert_eq!(workflow.phase, Phase::Verify);
-        let rows = MovingRows {
-            table: "orders".into(),
-            columns,
-            keys,
-            filter: filter.into(),
-        };
-        assert!(range_matches(&mut src, &mut dst, &rows, None, None).await.expect("verify"));
-        // A source row changed after its chunk was copied shows up in its range only.
-        admin
-            .query_drop("UPDATE src.orders SET note = 'late' WHERE tenant_id = 42 AND id = 700")
-            .await
-            .expect("late write");
-        let upto_600 = ["42".to_string(), "600".to_string()];
-        assert!(range_matches(&mut src, &mut dst, &rows, None, Some(&upto_600)).await.expect("first part"));
-        assert!(!range_matches(&mut src, &mut dst, &rows, Some(&upto_600), None).await.expect("second part"));
+        assert_eq!(statements, 4, "5 rows in chunks of 2, then one finding none");
+        let left: Vec<(i32, i32)> =
+            ctl.query("SELECT tenant_id, id FROM t ORDER BY tenant_id, id").await.expect("rows");
+        assert_eq!(left, [(7, 1), (7, 2)]);
     })
     .await;
 }

@@ -208,6 +208,14 @@ pub enum Problem {
         /// The shard name as given.
         shard: String,
     },
+    /// A move names a shard that is not defined.
+    #[error("{field}: unknown shard {shard:?}")]
+    UnknownMoveShard {
+        /// Field path.
+        field: String,
+        /// The shard name as given.
+        shard: String,
+    },
     /// A tenant is pinned twice.
     #[error("{field}: tenant {tenant} is already pinned by {first}")]
     DuplicatePin {

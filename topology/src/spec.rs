@@ -62,6 +62,9 @@ pub struct TopologySpec {
     /// Tenants sent to a chosen shard, ahead of the hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pins: Vec<PinSpec>,
+    /// Keys a resharding workflow is moving (see [`crate::moves`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<crate::MoveSpec>,
 }
 
 /// A listed table.

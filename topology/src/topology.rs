@@ -11,8 +11,8 @@ use std::path::Path;
 use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TableType, TopologySpec};
 use crate::tenant::{DecimalFault, parse_unsigned_decimal, shown};
 use crate::{
-    AutoIncrement, Backend, KeyspaceId, Pin, RouteError, Shard, ShardId, TableRule, TableRuleRef,
-    TenantRef, TopologyError, Vindex, vindex,
+    AutoIncrement, Backend, KeyspaceId, Move, MoveSpec, Pin, RouteError, Shard, ShardId, TableRule,
+    TableRuleRef, TenantRef, TopologyError, Vindex, vindex,
 };
 
 /// One immutable, validated topology snapshot.
@@ -48,6 +48,8 @@ pub struct Topology {
     int_pins: HashMap<u64, ShardId>,
     /// Every pin by its canonical text (string ids on `xxhash` tables).
     text_pins: HashMap<String, ShardId>,
+    /// Keys resharding workflows are moving.
+    moves: Vec<Move>,
 }
 
 impl Topology {
@@ -60,7 +62,7 @@ impl Topology {
         (tables, references): (Vec<TableRule>, Vec<String>),
         backends: Vec<Backend>,
         shards: Vec<Shard>,
-        pins: Vec<Pin>,
+        (pins, moves): (Vec<Pin>, Vec<Move>),
     ) -> Topology {
         let reference_index = references.iter().cloned().collect();
         let table_index = tables
@@ -91,6 +93,7 @@ impl Topology {
             pins,
             int_pins,
             text_pins,
+            moves,
         }
     }
 
@@ -167,6 +170,11 @@ impl Topology {
     /// listed or not.
     pub fn is_reference_table(&self, table: &str) -> bool {
         self.reference_index.contains(table)
+    }
+
+    /// Keys resharding workflows are moving, in file order.
+    pub fn moves(&self) -> &[Move] {
+        &self.moves
     }
 
     /// The tenant pins, in file order.
@@ -321,6 +329,17 @@ impl Topology {
                 .map(|p| PinSpec {
                     tenant: p.tenant.clone(),
                     shard: shard_name(p.shard),
+                })
+                .collect(),
+            moves: self
+                .moves
+                .iter()
+                .map(|m| MoveSpec {
+                    workflow: m.workflow.clone(),
+                    shard: shard_name(m.shard),
+                    tenants: m.tenants(),
+                    state: m.state,
+                    hold_ms: u64::try_from(m.hold.as_millis()).unwrap_or(u64::MAX),
                 })
                 .collect(),
         }

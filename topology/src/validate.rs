@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use crate::key_range::range_of_name;
+use crate::moves::{Move, MoveSpec};
 use crate::spec::{BackendSpec, PinSpec, ShardSpec, TableSpec, TableType, TopologySpec};
 use crate::{
     AutoIncrement, Backend, KeyRange, Pin, Problem, Shard, ShardId, TableRule, Topology,
@@ -40,6 +41,7 @@ pub(crate) fn validate(spec: &TopologySpec) -> Result<Topology, TopologyError> {
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     check_pins(&mut problems, &spec.pins, &shard_names);
+    check_moves(&mut problems, &spec.moves, &shard_names);
     // Coverage is only meaningful when every name parsed; a bad name is reported on its own.
     if let Some(ranges) = &ranges {
         check_coverage(&mut problems, ranges);
@@ -229,6 +231,18 @@ fn is_safe_identifier(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
 }
 
+fn check_moves(problems: &mut Vec<Problem>, moves: &[MoveSpec], shards: &HashMap<&str, usize>) {
+    for (i, m) in moves.iter().enumerate() {
+        require_text(problems, format!("moves[{i}].workflow"), &m.workflow);
+        if !shards.contains_key(m.shard.as_str()) {
+            problems.push(Problem::UnknownMoveShard {
+                field: format!("moves[{i}].shard"),
+                shard: m.shard.clone(),
+            });
+        }
+    }
+}
+
 fn check_pins(problems: &mut Vec<Problem>, pins: &[PinSpec], shards: &HashMap<&str, usize>) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, pin) in pins.iter().enumerate() {
@@ -334,6 +348,11 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
             })
         })
         .collect();
+    let moves: Vec<Move> = spec
+        .moves
+        .iter()
+        .filter_map(|m| shard_index.get(&m.shard).map(|&shard| Move::new(m, shard)))
+        .collect();
     let tables: Vec<TableRule> = spec
         .tables
         .iter()
@@ -370,7 +389,7 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
         (tables, references),
         backends,
         shards,
-        pins,
+        (pins, moves),
     )
 }
 

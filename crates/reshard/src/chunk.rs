@@ -13,6 +13,12 @@ pub fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// `'text'` as a string literal, with backslashes and quotes escaped (MariaDB's default `sql_mode`, where a
+/// backslash escapes): for values the controller writes into statements, such as workflow ids and table names.
+pub fn string_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 fn key_tuple(key_columns: &[String]) -> String {
     let cols: Vec<String> = key_columns.iter().map(|c| quote(c)).collect();
     format!("({})", cols.join(", "))
@@ -54,6 +60,56 @@ pub fn select_chunk(
         quote(table),
         range(filter, key_columns, after, None),
         order.join(", ")
+    )
+}
+
+/// Deletes the moving rows of `table` in the key range (`after`, `upto`]: a chunk about to be copied again.
+pub fn delete_range(
+    table: &str,
+    key_columns: &[String],
+    filter: &str,
+    after: Option<&[String]>,
+    upto: Option<&[String]>,
+) -> String {
+    format!(
+        "DELETE FROM {} WHERE {}",
+        quote(table),
+        range(filter, key_columns, after, upto)
+    )
+}
+
+/// The rows of `table` in the key range (`after`, `upto`], locked: a chunk copied again after verify found it
+/// differing.
+pub fn select_range(
+    table: &str,
+    key_columns: &[String],
+    filter: &str,
+    after: Option<&[String]>,
+    upto: Option<&[String]>,
+) -> String {
+    format!(
+        "SELECT * FROM {} WHERE {} FOR UPDATE",
+        quote(table),
+        range(filter, key_columns, after, upto)
+    )
+}
+
+/// The key `n` rows after `after` (the end of a verify chunk), or nothing when fewer rows are left.
+pub fn chunk_end(
+    table: &str,
+    key_columns: &[String],
+    filter: &str,
+    after: Option<&[String]>,
+    n: u64,
+) -> String {
+    let cols: Vec<String> = key_columns.iter().map(|c| quote(c)).collect();
+    format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}",
+        cols.join(", "),
+        quote(table),
+        range(filter, key_columns, after, None),
+        cols.join(", "),
+        n.saturating_sub(1)
     )
 }
 
@@ -118,6 +174,12 @@ mod tests {
             "SELECT * FROM `or``ders` WHERE (1) AND (`tenant_id`, `id`) > (42, 1000) ORDER BY `tenant_id`, `id` \
              LIMIT 10 FOR UPDATE"
         );
+    }
+
+    #[test]
+    fn a_string_literal_escapes_backslashes_and_quotes() {
+        assert_eq!(string_literal("wf-1"), "'wf-1'");
+        assert_eq!(string_literal("it's a\\b"), "'it''s a\\\\b'");
     }
 
     #[test]

@@ -77,6 +77,91 @@ impl WorkflowStore {
             .map_err(|source| StoreError::Corrupt { path, source })
     }
 
+    fn flag(&self, id: &str, what: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.path(id)?.with_extension(what))
+    }
+
+    /// Asks the controller of `id` to stop copying (`true`) or to go on. Kept beside the record, not in it, so that
+    /// the request and the controller's checkpoints never overwrite each other.
+    pub fn set_paused(&self, id: &str, paused: bool) -> Result<(), StoreError> {
+        let path = self.flag(id, "paused")?;
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        if paused {
+            std::fs::write(&path, b"paused\n").map_err(io)
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    pub fn is_paused(&self, id: &str) -> bool {
+        self.flag(id, "paused").is_ok_and(|p| p.exists())
+    }
+
+    /// Asks a running controller of `id` to stop so that the workflow can be cancelled (`false`: the request is
+    /// withdrawn, once the cancel runs).
+    pub fn request_cancel(&self, id: &str, on: bool) -> Result<(), StoreError> {
+        let path = self.flag(id, "cancel")?;
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        if on {
+            std::fs::write(&path, b"cancel\n").map_err(io)
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    pub fn cancel_requested(&self, id: &str) -> bool {
+        self.flag(id, "cancel").is_ok_and(|p| p.exists())
+    }
+
+    /// Where the controller of `id` writes its metrics (Prometheus text format, for a node exporter's textfile
+    /// collector).
+    pub fn metrics_path(&self, id: &str) -> Result<PathBuf, StoreError> {
+        self.flag(id, "prom")
+    }
+
+    /// Makes this process the controller of `id`; refused while another live process is (its pid is in the lock
+    /// file and /proc knows it). A lock left by a killed controller is taken over.
+    pub fn claim(&self, id: &str) -> Result<Result<(), u32>, StoreError> {
+        let path = self.flag(id, "lock")?;
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let me = std::process::id();
+        let holder = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok());
+        if let Some(pid) =
+            holder.filter(|&pid| pid != me && Path::new(&format!("/proc/{pid}")).exists())
+        {
+            return Ok(Err(pid));
+        }
+        let tmp = path.with_extension(format!("lock.{me}"));
+        std::fs::write(&tmp, format!("{me}\n")).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(Ok(()))
+    }
+
+    /// The pid of the live controller of `id`, if any.
+    pub fn controller(&self, id: &str) -> Option<u32> {
+        let text = std::fs::read_to_string(self.flag(id, "lock").ok()?).ok()?;
+        let pid = text.trim().parse::<u32>().ok()?;
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
     /// Every record, by id.
     pub fn list(&self) -> Result<Vec<Workflow>, StoreError> {
         let entries = match std::fs::read_dir(&self.dir) {
@@ -117,15 +202,39 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("reshard-store-{}", std::process::id()));
         let store = WorkflowStore::new(&dir);
         assert!(store.list().unwrap().is_empty());
-        let mut w = Workflow::new(
-            "split-40",
-            "app",
-            Kind::Split {
-                shard: "40-80".into(),
-                into: vec!["40-60".into(), "60-80".into()],
-            },
-        );
+        let shard = |name: &str| crate::NewShard {
+            name: name.into(),
+            backend: "db0".into(),
+            database: format!("app_{name}"),
+        };
+        let settings = crate::Settings {
+            chunk_rows: 10,
+            rows_per_second: 0,
+            hold_ms: 2000,
+            admins: vec![],
+            user: "root".into(),
+        };
+        let kind = Kind::Split {
+            shard: "40-80".into(),
+            into: vec![shard("40-60"), shard("60-80")],
+        };
+        let mut w = Workflow::new("split-40", "app", kind, settings, 0);
         store.save(&w).unwrap();
+        assert!(!store.is_paused("split-40"));
+        store.set_paused("split-40", true).unwrap();
+        assert!(store.is_paused("split-40"));
+        store.set_paused("split-40", false).unwrap();
+        assert!(!store.is_paused("split-40"));
+        assert_eq!(store.claim("split-40").unwrap(), Ok(()));
+        assert_eq!(store.controller("split-40"), Some(std::process::id()));
+        std::fs::write(dir.join("split-40.lock"), "1\n").unwrap();
+        assert_eq!(store.claim("split-40").unwrap(), Err(1), "pid 1 is alive");
+        std::fs::write(dir.join("split-40.lock"), "4194999\n").unwrap();
+        assert_eq!(
+            store.claim("split-40").unwrap(),
+            Ok(()),
+            "a dead controller's lock is taken over"
+        );
         w.advance().unwrap();
         store.save(&w).unwrap();
         let back = store.load("split-40").unwrap().unwrap();

@@ -43,6 +43,7 @@ impl Defaults {
     /// MySQL's wait_timeout.
     const CLIENT_IDLE_TIMEOUT_MS: u64 = 28_800_000;
     const DRAIN_TIMEOUT_MS: u64 = 30_000;
+    const HOLD_MAX_MS: u64 = 10_000;
     const ADMIN_LISTEN: &'static str = "127.0.0.1:15001";
     /// MySQL's long_query_time is 10 s; a proxy in front of OLTP traffic wants to hear about 1 s.
     const SLOW_QUERY_LOG_MS: u64 = 1_000;
@@ -85,6 +86,10 @@ pub struct Config {
     /// On SIGTERM or SIGINT: how long running statements and open transactions get to finish.
     #[serde(default = "default_drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// Longest a statement waits while a resharding cutover holds its keys, should the workflow's controller die
+    /// mid-cutover; the controller itself ends a hold after its own `--hold-ms` (2 s by default).
+    #[serde(default = "default_hold_max_ms")]
+    pub hold_max_ms: u64,
     /// Statements taking at least this long are logged (target `shardgate::slow_query`) with their duration, shard
     /// and fingerprint; 0 turns the log off.
     #[serde(default = "default_slow_query_log_ms")]
@@ -239,6 +244,9 @@ fn default_client_idle_timeout_ms() -> u64 {
 fn default_drain_timeout_ms() -> u64 {
     Defaults::DRAIN_TIMEOUT_MS
 }
+fn default_hold_max_ms() -> u64 {
+    Defaults::HOLD_MAX_MS
+}
 fn default_slow_query_log_ms() -> u64 {
     Defaults::SLOW_QUERY_LOG_MS
 }
@@ -333,6 +341,11 @@ impl Config {
     /// See `drain_timeout_ms`.
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)
+    }
+
+    /// See `hold_max_ms`.
+    pub fn hold_max(&self) -> Duration {
+        Duration::from_millis(self.hold_max_ms)
     }
 
     /// The pool settings of shard `name` for one of `workers` workers: each worker gets an even share of the

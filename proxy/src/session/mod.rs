@@ -9,6 +9,7 @@ mod forward;
 mod inspect;
 mod locks;
 mod login;
+mod moves;
 mod multi_shard;
 mod multi_statements;
 mod prepared;

@@ -17,6 +17,7 @@ use shardgate_wire::{ResponseKind, WireError};
 
 use super::Session;
 use super::forward::ShardCommand;
+use super::moves::{self, Reach};
 use super::multi_shard;
 use crate::mysql_error::*;
 use crate::routing::{Routing, TopologySchema};
@@ -362,6 +363,38 @@ impl Session {
                 .await;
         }
         let sql = Arc::clone(&stmt.sql);
+        // Resharding: only a topology with moves costs anything here.
+        let reach = match &stmt.analysis {
+            Some(analysis) if !self.shared.routing.load().topology.moves().is_empty() => {
+                match &analysis.route {
+                    Route::Tenant {
+                        table,
+                        key: TenantKey::Param(i),
+                    } => request.param(usize::from(*i)).ok().and_then(|value| {
+                        let tenant = multi_shard::param_tenant(&value, *i).ok()?;
+                        Some(Reach::Tenant {
+                            table: table.to_string(),
+                            tenant: moves::Tenant::of(tenant),
+                        })
+                    }),
+                    other => Reach::of_route(other),
+                }
+            }
+            _ => None,
+        };
+        let routing = match reach {
+            Some(reach) => match self.pass_moves(&reach).await {
+                Ok(true) => self.routing(),
+                Ok(false) => routing,
+                Err(e) => return self.send_error(&e).await,
+            },
+            None => routing,
+        };
+        let Some(stmt) = self.statements.by_id.get(&id) else {
+            return self
+                .send_error(&unknown_statement(raw_id, "mysqld_stmt_execute"))
+                .await;
+        };
         let Some(analysis) = &stmt.analysis else {
             let query = command_packet(COM_QUERY, sql.as_bytes());
             return self.on_statement(&query).await;

@@ -96,6 +96,19 @@ impl Session {
             }
             Err(e) => return self.send_error(&MysqlError::from(&e)).await,
         };
+        // Resharding: only a topology with moves costs anything here.
+        let routing = if self.no_moves(&routing) {
+            routing
+        } else {
+            match super::moves::Reach::of_route(&analysis.route) {
+                Some(reach) => match self.pass_moves(&reach).await {
+                    Ok(true) => self.routing(),
+                    Ok(false) => routing,
+                    Err(e) => return self.send_error(&e).await,
+                },
+                None => routing,
+            }
+        };
         if let Some(call) = shardgate_sql::locks::lock_call(self.scratch.fingerprint()) {
             return self.run_lock_statement(&routing, call, payload).await;
         }

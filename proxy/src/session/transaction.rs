@@ -56,6 +56,19 @@ impl Transaction {
             .map(|(_, slot)| slot)
     }
 
+    /// Whether no shard has joined yet.
+    pub(super) fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Routes the rest of the transaction on another snapshot: only while no shard has joined (connections are
+    /// named by the snapshot's shard ids).
+    pub(super) fn repin(&mut self, routing: Option<Arc<Routing>>) {
+        if self.held.is_empty() {
+            self.routing = routing;
+        }
+    }
+
     /// The snapshot the transaction routes on.
     pub(super) fn routing(&self) -> Option<&Arc<Routing>> {
         self.routing.as_ref()

@@ -6,9 +6,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shardctl::{AFTER_HELP, topology};
+use shardctl::{AFTER_HELP, reshard, topology};
 
-/// shardgate's DBA tool: inspect, validate and generate topologies.
+/// shardgate's DBA tool: inspect, validate and generate topologies; reshard online.
 #[derive(Debug, Parser)]
 #[command(name = "shardctl", version, after_help = AFTER_HELP)]
 struct Cli {
@@ -27,6 +27,12 @@ enum Command {
         #[command(subcommand)]
         command: topology::TopologyCommand,
     },
+    /// Move tenants, split or merge shards online: dual-write, backfill, verify, cutover.
+    #[command(after_help = AFTER_HELP)]
+    Reshard {
+        #[command(subcommand)]
+        command: reshard::ReshardCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -34,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Topology { command } => topology::run(command),
+        Command::Reshard { command } => reshard::run(command, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

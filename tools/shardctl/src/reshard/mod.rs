@@ -1,5 +1,534 @@
-//! `shardctl reshard`: the controller side of resharding. So far the steps that touch rows: create the target
-//! tables from the source's own definitions, copy a table in locked primary-key chunks with checkpoints, and verify
-//! key ranges by checksum (see `shardgate_reshard`). The workflow commands that drive them are not built yet.
+//! `shardctl reshard`: moves tenants and splits or merges shards online (DESIGN.md, "Resharding"; ADR 21).
+//!
+//! The commands create a workflow record (in `--state-dir`) and run its controller ([`engine`]); `status`, `pause`,
+//! `resume`, `cutover`, `reverse`, `complete` and `cancel` act on a record. A record is all a controller needs to
+//! resume after being killed.
 
-pub mod copy;
+pub mod engine;
+pub mod fleet;
+pub mod plan;
+pub mod rows;
+pub mod status;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use shardgate_reshard::{Kind, NewShard, Phase, Settings, Workflow, WorkflowStore};
+use shardgate_topology::PinTenant;
+
+pub use crate::topology::pin::tenant_of;
+
+/// Options every command that runs a controller takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Folder of workflow records.
+    #[arg(long, default_value = "reshard")]
+    pub state_dir: PathBuf,
+    /// Stop once this phase is done: verify, switched (default: traffic on the target, source copy kept), complete.
+    #[arg(long, value_parser = parse_phase)]
+    pub stop_after: Option<Phase>,
+    /// Print the record as JSON at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options fixed when a workflow is created.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Create {
+    /// The workflow's id (letters, digits, '-', '_'; at most 48 characters).
+    #[arg(long)]
+    pub workflow: String,
+    /// A proxy's admin endpoint (repeat for every proxy serving the keyspace).
+    #[arg(long = "admin", required = true)]
+    pub admins: Vec<String>,
+    /// User the controller connects to the backends as; the password comes from SHARDCTL_PASSWORD.
+    #[arg(long, default_value = "root")]
+    pub user: String,
+    /// Rows per copy chunk (and per verify chunk).
+    #[arg(long, default_value_t = 1000)]
+    pub chunk_rows: u64,
+    /// Copy limit in rows per second (0: none; the copy also backs off when a chunk is slow).
+    #[arg(long, default_value_t = 0)]
+    pub rows_per_second: u64,
+    /// Longest the cutover may hold statements before it gives up and releases them to the source.
+    #[arg(long, default_value_t = shardgate_topology::DEFAULT_HOLD_MS)]
+    pub hold_ms: u64,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReshardCommand {
+    /// Move tenants to another existing shard.
+    MoveTenant {
+        #[command(flatten)]
+        create: Create,
+        /// A tenant to move (repeat for several on the same shard).
+        #[arg(long = "tenant", required = true)]
+        tenants: Vec<String>,
+        /// The shard to move them to.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Split a shard's key range onto new shards.
+    Split {
+        #[command(flatten)]
+        create: Create,
+        /// The shard to split.
+        #[arg(long)]
+        shard: String,
+        /// The new shards' names, comma-separated (`40-60,60-80`).
+        #[arg(long, value_delimiter = ',', required = true)]
+        into: Vec<String>,
+        /// Backend of each new shard (one for all, or one per shard).
+        #[arg(long = "backend", required = true)]
+        backends: Vec<String>,
+        /// Database of each new shard (default `<keyspace>_<name>`, '-' as '_').
+        #[arg(long = "database")]
+        databases: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Merge adjacent shards onto one new shard.
+    Merge {
+        #[command(flatten)]
+        create: Create,
+        /// The shards to merge, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        shards: Vec<String>,
+        /// The new shard's name.
+        #[arg(long)]
+        into: String,
+        #[arg(long = "backend")]
+        backend: String,
+        #[arg(long = "database")]
+        database: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show workflows: progress, rates, ETA, lag, verify findings, cutovers.
+    Status {
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long, default_value = "reshard")]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Redraw every second until the workflow ends.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Stop copying where it is (the controller keeps its place).
+    Pause(Target),
+    /// Continue a paused, stopped or killed workflow.
+    Resume(Target),
+    /// Hold, fence, flip: send traffic to the target (after verify).
+    Cutover(Target),
+    /// After a cutover, send traffic back to the source.
+    Reverse(Target),
+    /// After a cutover, delete the moved rows from the source and remove the workflow's machinery.
+    Complete(Target),
+    /// Give up before the cutover: drop the target copy; the source is left as it was.
+    Cancel(Target),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    #[arg(long)]
+    pub workflow: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn parse_phase(text: &str) -> Result<Phase, String> {
+    Phase::ALL
+        .into_iter()
+        .find(|p| p.name() == text)
+        .ok_or_else(|| format!("unknown phase {text:?}"))
+}
+
+fn password() -> String {
+    std::env::var("SHARDCTL_PASSWORD").unwrap_or_default()
+}
+
+/// Runs a reshard command.
+pub fn run(command: ReshardCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run_async(command, out))
+}
+
+fn new_shards(
+    keyspace: &str,
+    names: &[String],
+    backends: &[String],
+    databases: &[String],
+) -> anyhow::Result<Vec<NewShard>> {
+    if backends.len() != 1 && backends.len() != names.len() {
+        bail!("give one --backend for all new shards or one per shard");
+    }
+    if !databases.is_empty() && databases.len() != names.len() {
+        bail!("give one --database per new shard, or none");
+    }
+    Ok(names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| NewShard {
+            name: name.clone(),
+            backend: backends
+                .get(i)
+                .or(backends.first())
+                .cloned()
+                .unwrap_or_default(),
+            database: databases.get(i).cloned().unwrap_or_else(|| {
+                let suffix: String = name
+                    .chars()
+                    .map(|c| if c == '-' { '_' } else { c })
+                    .collect();
+                format!("{keyspace}_{suffix}")
+            }),
+        })
+        .collect())
+}
+
+async fn run_async(command: ReshardCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    match command {
+        ReshardCommand::MoveTenant {
+            create,
+            tenants,
+            to,
+            common,
+        } => {
+            start(
+                create,
+                common,
+                |_| {
+                    Ok(Kind::MoveTenants {
+                        tenants: tenants.clone(),
+                        to: to.clone(),
+                    })
+                },
+                out,
+            )
+            .await
+        }
+        ReshardCommand::Split {
+            create,
+            shard,
+            into,
+            backends,
+            databases,
+            common,
+        } => {
+            start(
+                create,
+                common,
+                |ks| {
+                    Ok(Kind::Split {
+                        shard: shard.clone(),
+                        into: new_shards(ks, &into, &backends, &databases)?,
+                    })
+                },
+                out,
+            )
+            .await
+        }
+        ReshardCommand::Merge {
+            create,
+            shards,
+            into,
+            backend,
+            database,
+            common,
+        } => {
+            let databases: Vec<String> = database.into_iter().collect();
+            start(
+                create,
+                common,
+                |ks| {
+                    let into = new_shards(
+                        ks,
+                        std::slice::from_ref(&into),
+                        std::slice::from_ref(&backend),
+                        &databases,
+                    )?;
+                    Ok(Kind::Merge {
+                        shards: shards.clone(),
+                        into: into.into_iter().next().context("the new shard")?,
+                    })
+                },
+                out,
+            )
+            .await
+        }
+        ReshardCommand::Status {
+            workflow,
+            state_dir,
+            json,
+            watch,
+        } => status(&state_dir, workflow.as_deref(), json, watch, out).await,
+        ReshardCommand::Pause(t) => {
+            let store = WorkflowStore::new(&t.common.state_dir);
+            load(&store, &t.workflow)?;
+            store.set_paused(&t.workflow, true)?;
+            writeln!(
+                out,
+                "workflow {} paused: the controller stops at its next chunk",
+                t.workflow
+            )?;
+            Ok(())
+        }
+        ReshardCommand::Resume(t) => {
+            WorkflowStore::new(&t.common.state_dir).set_paused(&t.workflow, false)?;
+            drive(t, None, None, out).await
+        }
+        ReshardCommand::Cutover(t) => {
+            drive(t, Some(Phase::Switched), Some(Phase::Cutover), out).await
+        }
+        ReshardCommand::Reverse(t) => {
+            drive(t, Some(Phase::Reversed), Some(Phase::Reversing), out).await
+        }
+        ReshardCommand::Complete(t) => {
+            drive(t, Some(Phase::Complete), Some(Phase::Cleanup), out).await
+        }
+        ReshardCommand::Cancel(t) => cancel(t, out).await,
+    }
+}
+
+fn load(store: &WorkflowStore, id: &str) -> anyhow::Result<Workflow> {
+    store
+        .load(id)?
+        .with_context(|| format!("no workflow {id:?} in this state dir"))
+}
+
+async fn start(
+    create: Create,
+    common: Common,
+    kind: impl Fn(&str) -> anyhow::Result<Kind>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if create.workflow.len() > 48 {
+        bail!("workflow ids are at most 48 characters");
+    }
+    let store = WorkflowStore::new(&common.state_dir);
+    if store.load(&create.workflow)?.is_some() {
+        bail!(
+            "workflow {} exists: use resume, or another id",
+            create.workflow
+        );
+    }
+    let served = fleet::served(&create.admins).await?;
+    let kind = kind(&served.keyspace)?;
+    plan::check(&served, &kind)?;
+    if let Kind::MoveTenants { tenants, to } = &kind {
+        let topology = served.validate()?;
+        for t in tenants {
+            let tenant = tenant_of(t);
+            let text = tenant.canonical_text();
+            let r = match &tenant {
+                PinTenant::Int(n) => shardgate_topology::TenantRef::Int(*n),
+                PinTenant::Str(_) => shardgate_topology::TenantRef::Str(&text),
+            };
+            let id = topology.route("", r)?;
+            if topology.shard(id).is_some_and(|s| s.name == *to) {
+                bail!("tenant {t} is on shard {to} already");
+            }
+        }
+    }
+    let settings = Settings {
+        chunk_rows: create.chunk_rows.max(1),
+        rows_per_second: create.rows_per_second,
+        hold_ms: create.hold_ms,
+        admins: create.admins.clone(),
+        user: create.user.clone(),
+    };
+    let mut wf = Workflow::new(
+        &create.workflow,
+        &served.keyspace,
+        kind,
+        settings,
+        engine_now(),
+    );
+    let mut original = served.clone();
+    original.moves.clear();
+    wf.original_topology = original.to_yaml();
+    if let Err(pid) = store.claim(&wf.id)? {
+        bail!("controller pid {pid} runs workflow {}", wf.id);
+    }
+    store.save(&wf)?;
+    let stop = common.stop_after.unwrap_or(Phase::Switched);
+    finish(
+        engine::Controller::new(store, wf, password(), stop)?,
+        common.json,
+        out,
+    )
+    .await
+}
+
+fn engine_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn finish(
+    mut controller: engine::Controller,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let result = controller.run().await;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&controller.wf)?)?;
+    } else {
+        write!(
+            out,
+            "{}",
+            status::render(
+                &controller.wf,
+                controller.store.is_paused(&controller.wf.id),
+                None
+            )
+        )?;
+    }
+    result
+}
+
+/// Runs the controller of an existing workflow; `stop` overrides where it stops, `enter` is the phase the command
+/// starts (refused unless the workflow is ready for it).
+async fn drive(
+    t: Target,
+    stop: Option<Phase>,
+    enter: Option<Phase>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = WorkflowStore::new(&t.common.state_dir);
+    if let Err(pid) = store.claim(&t.workflow)? {
+        bail!(
+            "controller pid {pid} runs workflow {}: it continues by itself",
+            t.workflow
+        );
+    }
+    let mut wf = load(&store, &t.workflow)?;
+    match enter {
+        Some(Phase::Cutover) => match wf.phase {
+            Phase::Verify if wf.verify.clean => {}
+            Phase::Reversed | Phase::Cutover => {}
+            other => bail!(
+                "workflow {} is {}: cutover needs a clean verify first (resume)",
+                wf.id,
+                other.name()
+            ),
+        },
+        Some(Phase::Reversing) => match wf.phase {
+            Phase::Switched => wf.reverse()?,
+            Phase::Reversing => {}
+            other => bail!(
+                "workflow {} is {}: only a switched workflow can be reversed",
+                wf.id,
+                other.name()
+            ),
+        },
+        Some(Phase::Cleanup) => match wf.phase {
+            Phase::Switched => {}
+            Phase::Cleanup => {}
+            other => bail!(
+                "workflow {} is {}: complete follows a cutover",
+                wf.id,
+                other.name()
+            ),
+        },
+        _ => {}
+    }
+    let stop = t.common.stop_after.or(stop).unwrap_or(Phase::Switched);
+    finish(
+        engine::Controller::new(store, wf, password(), stop)?,
+        t.common.json,
+        out,
+    )
+    .await
+}
+
+async fn cancel(t: Target, out: &mut impl Write) -> anyhow::Result<()> {
+    let store = WorkflowStore::new(&t.common.state_dir);
+    let wf = load(&store, &t.workflow)?;
+    if wf.phase.is_final() || wf.phase.target_owns() {
+        bail!(
+            "workflow {} is {}: nothing to cancel (reverse first if traffic is on the target)",
+            wf.id,
+            wf.phase.name()
+        );
+    }
+    store.request_cancel(&t.workflow, true)?;
+    // A running controller stops at its next chunk.
+    for _ in 0..600 {
+        if store
+            .controller(&t.workflow)
+            .is_none_or(|pid| pid == std::process::id())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Err(pid) = store.claim(&t.workflow)? {
+        bail!(
+            "controller pid {pid} of workflow {} did not stop",
+            t.workflow
+        );
+    }
+    let mut wf = load(&store, &t.workflow)?;
+    if wf.phase != Phase::Cancelling {
+        wf.cancel()?;
+    }
+    finish(
+        engine::Controller::new(store, wf, password(), Phase::Cancelled)?,
+        t.common.json,
+        out,
+    )
+    .await
+}
+
+async fn status(
+    dir: &std::path::Path,
+    id: Option<&str>,
+    json: bool,
+    watch: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = WorkflowStore::new(dir);
+    loop {
+        let records = match id {
+            Some(id) => vec![load(&store, id)?],
+            None => store.list()?,
+        };
+        if json {
+            let text = match id {
+                Some(_) => serde_json::to_string_pretty(&records[0])?,
+                None => serde_json::to_string_pretty(&records)?,
+            };
+            writeln!(out, "{text}")?;
+        } else {
+            if watch {
+                write!(out, "\x1b[2J\x1b[H")?;
+            }
+            if records.is_empty() {
+                writeln!(out, "no workflows in {}", dir.display())?;
+            }
+            for w in &records {
+                write!(
+                    out,
+                    "{}",
+                    status::render(w, store.is_paused(&w.id), store.controller(&w.id))
+                )?;
+            }
+        }
+        out.flush()?;
+        if !watch || records.iter().all(|w| w.phase.is_final()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

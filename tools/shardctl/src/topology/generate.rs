@@ -67,6 +67,7 @@ fn generate(args: &GenerateArgs) -> anyhow::Result<Topology> {
         backends: args.backends.clone(),
         shards,
         pins: Vec::new(),
+        moves: Vec::new(),
     };
     Ok(spec.validate()?)
 }

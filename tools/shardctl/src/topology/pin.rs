@@ -120,7 +120,12 @@ pub fn pin_via_admin(
 }
 
 /// One HTTP/1.1 request with `Connection: close`: the status and the body.
-fn http(addr: &str, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
     let mut tcp = TcpStream::connect(addr)
         .with_context(|| format!("connecting to the admin endpoint {addr}"))?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))?;

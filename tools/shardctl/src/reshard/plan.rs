@@ -1,0 +1,242 @@
+//! What each topology version of a workflow says: pure functions from the served topology to the next one.
+//!
+//! Every publish starts from what the proxies serve now (another operator may have pinned a tenant meanwhile) and
+//! changes only this workflow's part: its `moves` entries, and at the flip the pins (a tenant move) or the shard
+//! list (a split or merge). Each result is validated here, so the proxies never refuse what the controller sends.
+
+use anyhow::{Context, bail};
+use shardgate_reshard::{Kind, NewShard};
+use shardgate_topology::spec::ShardSpec;
+use shardgate_topology::{MoveSpec, MoveState, PinSpec, TopologySpec};
+
+use super::tenant_of;
+
+/// Which way keys are going: to the target (cutover) or back to the source (reverse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Back,
+}
+
+/// The shards keys leave in `direction`.
+pub fn leaving(kind: &Kind, direction: Direction) -> Vec<String> {
+    match (kind, direction) {
+        (Kind::MoveTenants { .. }, _) => Vec::new(), // filled from the record's sources / `to` by the caller
+        (Kind::Split { shard, .. }, Direction::Forward) => vec![shard.clone()],
+        (Kind::Split { into, .. }, Direction::Back) => {
+            into.iter().map(|s| s.name.clone()).collect()
+        }
+        (Kind::Merge { shards, .. }, Direction::Forward) => shards.clone(),
+        (Kind::Merge { into, .. }, Direction::Back) => vec![into.name.clone()],
+    }
+}
+
+fn tenants(kind: &Kind) -> Vec<shardgate_topology::PinTenant> {
+    match kind {
+        Kind::MoveTenants { tenants, .. } => tenants.iter().map(|t| tenant_of(t)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `spec` with this workflow's moves replaced by one per `shards`, in `state` (none when `state` is `None`), as
+/// the next version.
+pub fn with_moves(
+    spec: &TopologySpec,
+    workflow: &str,
+    kind: &Kind,
+    shards: &[String],
+    state: Option<MoveState>,
+    hold_ms: u64,
+) -> anyhow::Result<TopologySpec> {
+    let mut next = spec.clone();
+    next.version = spec.version + 1;
+    next.moves.retain(|m| m.workflow != workflow);
+    if let Some(state) = state {
+        for shard in shards {
+            next.moves.push(MoveSpec {
+                workflow: workflow.to_string(),
+                shard: shard.clone(),
+                tenants: tenants(kind),
+                state,
+                hold_ms,
+            });
+        }
+    }
+    next.validate().context("the next topology is invalid")?;
+    Ok(next)
+}
+
+fn shard_spec(s: &NewShard) -> ShardSpec {
+    ShardSpec {
+        name: s.name.clone(),
+        backend: s.backend.clone(),
+        database: s.database.clone(),
+    }
+}
+
+/// Ownership in `direction` applied to `spec` (not yet validated nor versioned): pins for moved tenants, or the
+/// shard list changed. `sources` are the tenant move's source shards (to pin them back on a reverse).
+pub fn owned(
+    spec: &TopologySpec,
+    kind: &Kind,
+    direction: Direction,
+    original: &TopologySpec,
+) -> TopologySpec {
+    let mut next = spec.clone();
+    match (kind, direction) {
+        (Kind::MoveTenants { tenants, to }, Direction::Forward) => {
+            for t in tenants {
+                let tenant = tenant_of(t);
+                next.pins.retain(|p| p.tenant != tenant);
+                next.pins.push(PinSpec {
+                    tenant,
+                    shard: to.clone(),
+                });
+            }
+        }
+        (Kind::MoveTenants { tenants, .. }, Direction::Back) => {
+            // Back to what the topology said before the workflow: the old pin, or none.
+            for t in tenants {
+                let tenant = tenant_of(t);
+                next.pins.retain(|p| p.tenant != tenant);
+                if let Some(old) = original.pins.iter().find(|p| p.tenant == tenant) {
+                    next.pins.push(old.clone());
+                }
+            }
+        }
+        (Kind::Split { shard, into }, Direction::Forward) => {
+            next.shards.retain(|s| s.name != *shard);
+            next.shards.extend(into.iter().map(shard_spec));
+        }
+        (Kind::Merge { shards, into }, Direction::Forward) => {
+            next.shards.retain(|s| !shards.contains(&s.name));
+            next.shards.push(shard_spec(into));
+        }
+        (Kind::Split { shard, into }, Direction::Back) => {
+            next.shards
+                .retain(|s| !into.iter().any(|n| n.name == s.name));
+            if let Some(old) = original.shards.iter().find(|s| s.name == *shard) {
+                next.shards.push(old.clone());
+            }
+        }
+        (Kind::Merge { shards, into }, Direction::Back) => {
+            next.shards.retain(|s| s.name != into.name);
+            next.shards.extend(
+                original
+                    .shards
+                    .iter()
+                    .filter(|s| shards.contains(&s.name))
+                    .cloned(),
+            );
+        }
+    }
+    next
+}
+
+/// Whether `spec` already gives the keys to the side `direction` leads to (a controller killed just after
+/// publishing the flip finds it done).
+pub fn is_owned(spec: &TopologySpec, kind: &Kind, direction: Direction) -> bool {
+    let has = |name: &str| spec.shards.iter().any(|s| s.name == name);
+    let pinned_to = |t: &String, to: &String| {
+        let tenant = tenant_of(t);
+        spec.pins
+            .iter()
+            .any(|p| p.tenant == tenant && p.shard == *to)
+    };
+    match (kind, direction) {
+        (Kind::MoveTenants { tenants, to }, Direction::Forward) => {
+            tenants.iter().all(|t| pinned_to(t, to))
+        }
+        (Kind::MoveTenants { tenants, to }, Direction::Back) => {
+            !tenants.iter().any(|t| pinned_to(t, to))
+        }
+        (Kind::Split { into, .. }, Direction::Forward) => into.iter().all(|s| has(&s.name)),
+        (Kind::Split { shard, .. }, Direction::Back) => has(shard),
+        (Kind::Merge { into, .. }, Direction::Forward) => has(&into.name),
+        (Kind::Merge { shards, .. }, Direction::Back) => shards.iter().all(|s| has(s)),
+    }
+}
+
+/// The next version after a flip in `direction`: ownership changed, this workflow's moves replaced by `after`
+/// (state) on `shards` (which must exist in the new shard list).
+pub fn flipped(
+    spec: &TopologySpec,
+    original: &TopologySpec,
+    workflow: &str,
+    kind: &Kind,
+    direction: Direction,
+    after: Option<(MoveState, &[String])>,
+    hold_ms: u64,
+) -> anyhow::Result<TopologySpec> {
+    let changed = owned(spec, kind, direction, original);
+    let (state, shards) = match after {
+        Some((state, shards)) => (Some(state), shards),
+        None => (None, &[][..]),
+    };
+    // The moves are replaced before validation: the old ones may name a shard the flip removed.
+    with_moves(&changed, workflow, kind, shards, state, hold_ms)
+}
+
+/// Checks a plan against the served topology before anything is created.
+pub fn check(spec: &TopologySpec, kind: &Kind) -> anyhow::Result<()> {
+    let first = spec
+        .validate()
+        .context("the served topology is invalid")?
+        .shards()
+        .first()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    let exists = |name: &str| spec.shards.iter().any(|s| s.name == name);
+    match kind {
+        Kind::MoveTenants { tenants, to } => {
+            if tenants.is_empty() {
+                bail!("name at least one tenant");
+            }
+            if !exists(to) {
+                bail!("no shard {to:?} in the topology");
+            }
+        }
+        Kind::Split { shard, into } => {
+            if !exists(shard) {
+                bail!("no shard {shard:?} in the topology");
+            }
+            if *shard == first {
+                bail!(
+                    "shard {shard:?} is the first shard, which holds the sequences and user locks: it cannot be split yet"
+                );
+            }
+            if spec.pins.iter().any(|p| p.shard == *shard) {
+                bail!("tenants are pinned to {shard:?}: move them first");
+            }
+            if into.len() < 2 {
+                bail!("a split needs at least two new shards");
+            }
+        }
+        Kind::Merge { shards, into: _ } => {
+            for s in shards {
+                if !exists(s) {
+                    bail!("no shard {s:?} in the topology");
+                }
+                if *s == first {
+                    bail!(
+                        "shard {s:?} is the first shard, which holds the sequences and user locks: it cannot be merged yet"
+                    );
+                }
+                if spec.pins.iter().any(|p| p.shard == *s) {
+                    bail!("tenants are pinned to {s:?}: move them first");
+                }
+            }
+            if shards.len() < 2 {
+                bail!("a merge needs at least two shards");
+            }
+        }
+    }
+    // The shard list after the flip must cover the key space exactly once.
+    let mut after = owned(spec, kind, Direction::Forward, spec);
+    after.version += 1;
+    after.moves.clear();
+    after
+        .validate()
+        .context("the topology after this move would be invalid")?;
+    Ok(())
+}
