@@ -35,6 +35,10 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The resharding tests run the shardctl binary, which a test build does not make by itself.
+step "cargo build -p shardctl"
+cargo build -p shardctl
+
 if cargo nextest --version >/dev/null 2>&1; then
     step "cargo nextest run --workspace"
     cargo nextest run --workspace --no-fail-fast

@@ -59,9 +59,39 @@ pub async fn publish(admins: &[String], next: &TopologySpec) -> anyhow::Result<(
     Ok(())
 }
 
-/// Waits until every proxy serves `version` or a later one; fails naming the laggard after `within`.
+/// With etcd, the versions every live proxy of the fleet acknowledged (`GET /topology/fleet`); `None` without.
+async fn fleet_versions(admin: &str) -> Option<Vec<(String, u64)>> {
+    let (status, body) = call(admin, "GET", "/topology/fleet", String::new()).await.ok()?;
+    if status != 200 {
+        return None;
+    }
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+    Some(
+        entries
+            .iter()
+            .map(|e| (e["proxy"].as_str().unwrap_or("?").to_string(), e["version"].as_u64().unwrap_or(0)))
+            .collect(),
+    )
+}
+
+/// Waits until every proxy serves `version` or a later one — the ones given, and with etcd every live proxy of the
+/// fleet; fails naming the laggard after `within`.
 pub async fn wait_for(admins: &[String], version: u64, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
+    if let Some(first) = admins.first() {
+        loop {
+            let Some(fleet) = fleet_versions(first).await else {
+                break;
+            };
+            let Some((laggard, served)) = fleet.into_iter().find(|(_, v)| *v < version) else {
+                break;
+            };
+            if Instant::now() >= deadline {
+                bail!("proxy {laggard} serves topology version {served}, not {version}, after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     for admin in admins {
         loop {
             let served = version_or_zero(admin).await;
