@@ -28,6 +28,8 @@ mod observability;
 mod pooling;
 mod prepared;
 mod reload;
+mod reshard;
+mod reshard_hold;
 mod reshard_sql;
 mod routing;
 mod scatter;

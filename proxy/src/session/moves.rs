@@ -116,28 +116,33 @@ impl Session {
         }
     }
 
+    /// The error for a statement reaching every shard while a source still holds rows moved away from it.
+    fn refuse_leftovers(&self, topology: &Topology, reach: &Reach) -> Option<MysqlError> {
+        if !matches!(reach, Reach::Shards) {
+            return None;
+        }
+        let m = reach.meets(topology, MoveState::Cleanup)?;
+        self.shared
+            .stats
+            .reshard
+            .refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let msg = format!(
+            "shard {} still holds copies of the rows resharding workflow {} moved away until the workflow completes: \
+             statements reaching every shard are refused meanwhile (name the tenant)",
+            topology.shard(m.shard).map_or("?", |s| s.name.as_str()),
+            m.workflow
+        );
+        Some(MysqlError::new(ER_NOT_SUPPORTED_YET, msg))
+    }
+
     /// Lets a statement through the current topology's moves: waits while a cutover holds its keys, refuses it
     /// where leftover copies would make its answer wrong. `reach` is computed by the caller only when the topology
     /// has moves. Returns whether it waited (the caller must then route on the current snapshot).
     pub(super) async fn pass_moves(&mut self, reach: &Reach) -> Result<bool, MysqlError> {
         let mut current = self.shared.routing.load_full();
-        let cleanup = reach.meets(&current.topology, MoveState::Cleanup);
-        if let Some(m) = cleanup.filter(|_| matches!(reach, Reach::Shards)) {
-            self.shared
-                .stats
-                .reshard
-                .refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let msg = format!(
-                "shard {} still holds copies of the rows resharding workflow {} moved away until the workflow \
-                     completes: statements reaching every shard are refused meanwhile (name the tenant)",
-                current
-                    .topology
-                    .shard(m.shard)
-                    .map_or("?", |s| s.name.as_str()),
-                m.workflow
-            );
-            return Err(MysqlError::new(ER_NOT_SUPPORTED_YET, msg));
+        if let Some(e) = self.refuse_leftovers(&current.topology, reach) {
+            return Err(e);
         }
         let Some(m) = reach.meets(&current.topology, MoveState::Hold) else {
             return Ok(false);
@@ -172,6 +177,10 @@ impl Session {
             }
         }
         stats.hold_time.observe(started.elapsed());
+        // Released into a version where the source still holds the moved rows: a scatter would count them twice.
+        if let Some(e) = self.refuse_leftovers(&current.topology, reach) {
+            return Err(e);
+        }
         // A transaction routes on the snapshot it started on. With nothing run yet it simply moves to the current
         // one; with work elsewhere it may keep its snapshot only if this statement still goes where it went.
         let pinned = self.txn.as_ref().and_then(|t| t.routing().cloned());

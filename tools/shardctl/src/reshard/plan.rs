@@ -10,6 +10,8 @@ use shardgate_topology::spec::ShardSpec;
 use shardgate_topology::{MoveSpec, MoveState, PinSpec, TopologySpec};
 
 use super::tenant_of;
+#[cfg(test)]
+use shardgate_topology::PinTenant;
 
 /// Which way keys are going: to the target (cutover) or back to the source (reverse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,4 +241,184 @@ pub fn check(spec: &TopologySpec, kind: &Kind) -> anyhow::Result<()> {
         .validate()
         .context("the topology after this move would be invalid")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPOLOGY: &str = "version: 3\nkeyspace: app\nbackends: [{name: a, host: h, port: 1}]\n\
+        shards: [{name: '-40', backend: a, database: d0}, {name: '40-80', backend: a, database: d1}, \
+        {name: '80-', backend: a, database: d2}]\n";
+
+    fn spec() -> TopologySpec {
+        TopologySpec::from_yaml_str(TOPOLOGY).unwrap()
+    }
+
+    fn new(name: &str) -> NewShard {
+        NewShard {
+            name: name.into(),
+            backend: "a".into(),
+            database: format!("app_{}", name.replace('-', "_")),
+        }
+    }
+
+    #[test]
+    fn a_tenant_move_is_announced_held_then_flipped_to_a_pin_and_back() {
+        let kind = Kind::MoveTenants {
+            tenants: vec!["42".into()],
+            to: "80-".into(),
+        };
+        check(&spec(), &kind).unwrap();
+        let dual = with_moves(
+            &spec(),
+            "wf",
+            &kind,
+            &["-40".into()],
+            Some(MoveState::DualWrite),
+            2000,
+        )
+        .unwrap();
+        assert_eq!(dual.version, 4);
+        assert_eq!(dual.moves.len(), 1);
+        assert_eq!(dual.moves[0].tenants, vec![PinTenant::Int(42)]);
+        let held = with_moves(
+            &dual,
+            "wf",
+            &kind,
+            &["-40".into()],
+            Some(MoveState::Hold),
+            2000,
+        )
+        .unwrap();
+        assert_eq!(
+            (held.version, held.moves.len(), held.moves[0].state),
+            (5, 1, MoveState::Hold)
+        );
+        assert!(!is_owned(&held, &kind, Direction::Forward));
+        let cleanup = ["-40".to_string()];
+        let flipped = flipped(
+            &held,
+            &spec(),
+            "wf",
+            &kind,
+            Direction::Forward,
+            Some((MoveState::Cleanup, &cleanup)),
+            2000,
+        )
+        .unwrap();
+        assert_eq!(flipped.version, 6);
+        assert_eq!(flipped.pins.len(), 1);
+        assert_eq!(flipped.moves[0].state, MoveState::Cleanup);
+        assert!(is_owned(&flipped, &kind, Direction::Forward));
+        let back = flipped_back(&flipped, &kind);
+        assert!(
+            back.pins.is_empty(),
+            "no pin before the workflow, none after a reverse"
+        );
+        assert!(is_owned(&back, &kind, Direction::Back));
+        let done = with_moves(&flipped, "wf", &kind, &[], None, 2000).unwrap();
+        assert!(done.moves.is_empty());
+    }
+
+    fn flipped_back(spec: &TopologySpec, kind: &Kind) -> TopologySpec {
+        let sources = ["-40".to_string()];
+        flipped(
+            spec,
+            &self::spec(),
+            "wf",
+            kind,
+            Direction::Back,
+            Some((MoveState::DualWrite, &sources)),
+            2000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_split_replaces_the_shard_and_a_reverse_restores_it() {
+        let kind = Kind::Split {
+            shard: "40-80".into(),
+            into: vec![new("40-60"), new("60-80")],
+        };
+        check(&spec(), &kind).unwrap();
+        let forward = flipped(
+            &spec(),
+            &spec(),
+            "wf",
+            &kind,
+            Direction::Forward,
+            None,
+            2000,
+        )
+        .unwrap();
+        let names: Vec<&str> = forward.shards.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["-40", "80-", "40-60", "60-80"]);
+        assert!(is_owned(&forward, &kind, Direction::Forward));
+        let sources = ["40-80".to_string()];
+        let back = flipped(
+            &forward,
+            &spec(),
+            "wf",
+            &kind,
+            Direction::Back,
+            Some((MoveState::DualWrite, &sources)),
+            2000,
+        )
+        .unwrap();
+        assert!(
+            back.shards
+                .iter()
+                .any(|s| s.name == "40-80" && s.database == "d1")
+        );
+        assert_eq!(back.shards.len(), 3);
+        assert!(is_owned(&back, &kind, Direction::Back));
+    }
+
+    #[test]
+    fn impossible_plans_are_refused_before_anything_is_created() {
+        let split_first = Kind::Split {
+            shard: "-40".into(),
+            into: vec![new("-20"), new("20-40")],
+        };
+        assert!(
+            check(&spec(), &split_first)
+                .unwrap_err()
+                .to_string()
+                .contains("first shard")
+        );
+        let gap = Kind::Split {
+            shard: "40-80".into(),
+            into: vec![new("40-50"), new("60-80")],
+        };
+        assert!(
+            check(&spec(), &gap).is_err(),
+            "the new shards must cover the old range"
+        );
+        let merge = Kind::Merge {
+            shards: vec!["40-80".into(), "80-".into()],
+            into: new("40-"),
+        };
+        check(&spec(), &merge).unwrap();
+        let nowhere = Kind::MoveTenants {
+            tenants: vec!["42".into()],
+            to: "nowhere".into(),
+        };
+        assert!(check(&spec(), &nowhere).is_err());
+        let mut pinned = spec();
+        pinned.pins.push(PinSpec {
+            tenant: PinTenant::Int(9),
+            shard: "40-80".into(),
+        });
+        let split = Kind::Split {
+            shard: "40-80".into(),
+            into: vec![new("40-60"), new("60-80")],
+        };
+        assert!(
+            check(&pinned, &split)
+                .unwrap_err()
+                .to_string()
+                .contains("pinned")
+        );
+    }
 }
