@@ -61,7 +61,7 @@ pub struct Args {
     /// Rows per tenant created by --prepare.
     #[arg(long, default_value_t = 10)]
     pub rows_per_tenant: u64,
-    /// Operation mix. txn (BEGIN; SELECT; UPDATE; COMMIT) is refused by shardgate today: its ERR 1235 is counted.
+    /// Operation mix. Errors are counted by code; the run goes on.
     #[arg(long, default_value = "point")]
     pub mix: workload::Mix,
     /// A tenant to spike: it gets --spike-factor times its normal share during the spike, and its own class.

@@ -15,8 +15,7 @@ pub enum Mix {
     Point,
     /// 60% point selects, 10% range reads, 15% inserts, 15% updates.
     Mixed,
-    /// BEGIN; point select; update; COMMIT on one tenant. shardgate does not support transactions yet and answers
-    /// ERR 1235: those count as errors, the run goes on.
+    /// BEGIN; point select; update; COMMIT on one tenant.
     Txn,
 }
 
