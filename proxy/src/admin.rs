@@ -103,6 +103,14 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
             let version = format!("{}\n", shared.routing.load().topology.version());
             respond(&mut tcp, 200, "text/plain", &version).await
         }
+        "/reshard/inflight" => {
+            let n = shared
+                .stats
+                .reshard
+                .moving_transactions
+                .load(std::sync::atomic::Ordering::Relaxed);
+            respond(&mut tcp, 200, "text/plain", &format!("{n}\n")).await
+        }
         "/healthz" => respond(&mut tcp, 200, "text/plain", "ok\n").await,
         "/readyz" if shared.is_draining() => {
             respond(&mut tcp, 503, "text/plain", "draining\n").await
@@ -125,7 +133,7 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
             .await
         }
         _ => {
-            let msg = "not found: try /healthz, /readyz, /metrics, /backends, /topology, /topology/version\n";
+            let msg = "not found: try /healthz, /readyz, /metrics, /backends, /topology, /topology/version, /reshard/inflight\n";
             respond(&mut tcp, 404, "text/plain", msg).await
         }
     }

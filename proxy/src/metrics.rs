@@ -198,6 +198,18 @@ fn statements(e: &mut Exposition, shared: &Shared, routing: &Routing) {
         &Stats::snapshot(&reshard.hold_time),
     );
     e.family(
+        "shardgate_reshard_moving_transactions",
+        "gauge",
+        "Open transactions that touched keys a resharding workflow is moving (a cutover waits for none).",
+    );
+    e.sample(
+        "shardgate_reshard_moving_transactions",
+        &[],
+        reshard
+            .moving_transactions
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    e.family(
         "shardgate_reshard_moves",
         "gauge",
         "Source shards of resharding workflows in the topology, by state.",

@@ -149,6 +149,24 @@ pub struct ReshardStats {
     pub refused: AtomicU64,
     /// How long held statements waited.
     pub hold_time: Histogram,
+    /// Open transactions that have touched keys a workflow is moving: a cutover fences the source once none is left.
+    pub moving_transactions: std::sync::Arc<AtomicU64>,
+}
+
+/// Counts an open transaction in [`ReshardStats::moving_transactions`] for as long as it lives.
+pub struct MovingTransaction(std::sync::Arc<AtomicU64>);
+
+impl MovingTransaction {
+    pub fn new(counter: &std::sync::Arc<AtomicU64>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        MovingTransaction(std::sync::Arc::clone(counter))
+    }
+}
+
+impl Drop for MovingTransaction {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Everything, for every worker (per-shard backend times live with the shards' pools, in the routing).

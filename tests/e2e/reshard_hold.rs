@@ -81,16 +81,39 @@ async fn a_hold_keeps_the_moving_tenant_waiting_and_the_flip_releases_it_to_the_
                 away.database
             ))
             .await;
-        // A transaction already working on the source before the hold.
-        let mut early = cluster.proxy_conn().await;
-        early.query_drop("BEGIN").await.expect("begin");
-        assert_eq!(note_of(&mut early, neighbour).await, "neighbour");
-
+        // The workflow announces the move; a transaction touches the moving tenant, another only its neighbour.
         publish(&cluster, |s| {
-            s.moves.push(moving(&home.name, tenant, MoveState::Hold))
+            s.moves
+                .push(moving(&home.name, tenant, MoveState::DualWrite))
         })
         .await;
+        let mut early = cluster.proxy_conn().await;
+        early.query_drop("BEGIN").await.expect("begin");
+        assert_eq!(note_of(&mut early, tenant).await, "source");
+        let mut bystander = cluster.proxy_conn().await;
+        bystander.query_drop("BEGIN").await.expect("begin");
+        assert_eq!(note_of(&mut bystander, neighbour).await, "neighbour");
+        let port = cluster.proxy().admin_port();
+        let (_, inflight) = http::request(port, "GET", "/reshard/inflight", "").await;
+        assert_eq!(
+            inflight.trim(),
+            "1",
+            "one transaction works on the moving keys"
+        );
 
+        publish(&cluster, |s| {
+            s.moves = vec![moving(&home.name, tenant, MoveState::Hold)];
+        })
+        .await;
+        // The bystander reaches the moving tenant only now: held like any new statement.
+        let held_bystander = tokio::spawn(async move {
+            let moved = bystander
+                .query_first::<String, _>(format!(
+                    "SELECT note FROM orders WHERE tenant_id = {tenant}"
+                ))
+                .await;
+            (moved, bystander)
+        });
         let mut text = cluster.proxy_conn().await;
         let held_text = tokio::spawn(async move {
             let started = Instant::now();
@@ -121,9 +144,15 @@ async fn a_hold_keeps_the_moving_tenant_waiting_and_the_flip_releases_it_to_the_
             "others were held: {:?}",
             started.elapsed()
         );
-        // The early transaction reaches the moving tenant: not held (the fence would wait for it), on the source.
+        // The early transaction goes on unheld (the fence waits for it), on the source, and ends.
         assert_eq!(note_of(&mut early, tenant).await, "source");
         early.query_drop("COMMIT").await.expect("commit");
+        let (_, inflight) = http::request(port, "GET", "/reshard/inflight", "").await;
+        assert_eq!(
+            inflight.trim(),
+            "0",
+            "no transaction left on the moving keys"
+        );
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(
             !held_text.is_finished(),
@@ -154,6 +183,17 @@ async fn a_hold_keeps_the_moving_tenant_waiting_and_the_flip_releases_it_to_the_
         assert_eq!(
             held_prepared.await.expect("task").as_deref(),
             Some("target")
+        );
+        // The bystander's transaction began on the old owner: its view cannot follow the tenant, it must restart.
+        let (moved, mut bystander) = held_bystander.await.expect("task");
+        match moved {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1213, "{}", e.message),
+            other => panic!("a transaction straddling the flip went on: {other:?}"),
+        }
+        assert_eq!(
+            note_of(&mut bystander, tenant).await,
+            "target",
+            "the retried statement runs on the new owner"
         );
         // The scatter was released into the cleanup state: it would count tenant 42's row on both shards.
         match held_scatter.await.expect("task") {

@@ -2,9 +2,9 @@
 //!
 //! The current topology's moves (`shardgate_topology::moves`) say which keys a workflow is moving. While one is in
 //! `hold`, a statement that would touch its keys waits for a version that ends the hold (the workflow flipped
-//! ownership, or gave up), at most `hold_max_ms`, then runs where that version sends it. A transaction already
-//! working on the source shard is not held: the workflow's fence waits for it to end, and holding it would wait
-//! for the fence. While a move is in `cleanup`, a statement reaching every shard would count the source's leftover
+//! ownership, or gave up), at most `hold_max_ms`, then runs where that version sends it. A transaction that already
+//! touched the moving keys is not held but counted (`moving_transactions`, on the admin endpoint): the workflow
+//! fences the source only once no proxy counts one, and holding it would wait for the fence. While a move is in `cleanup`, a statement reaching every shard would count the source's leftover
 //! copies as well as the target's rows: refused until the workflow completes.
 //!
 //! Nothing here runs unless the topology has moves: the hot path pays one length check.
@@ -116,6 +116,14 @@ impl Session {
         }
     }
 
+    /// Counts the open transaction, if any, as one touching moving keys.
+    fn mark_moving(&mut self) {
+        let counter = &self.shared.stats.reshard.moving_transactions;
+        if let Some(txn) = self.txn.as_mut().filter(|t| t.moving.is_none()) {
+            txn.moving = Some(crate::stats::MovingTransaction::new(counter));
+        }
+    }
+
     /// The error for a statement reaching every shard while a source still holds rows moved away from it.
     fn refuse_leftovers(&self, topology: &Topology, reach: &Reach) -> Option<MysqlError> {
         if !matches!(reach, Reach::Shards) {
@@ -144,17 +152,19 @@ impl Session {
         if let Some(e) = self.refuse_leftovers(&current.topology, reach) {
             return Err(e);
         }
-        let Some(m) = reach.meets(&current.topology, MoveState::Hold) else {
-            return Ok(false);
-        };
-        // Already working on the source: the fence waits for this transaction; holding it would wait for the fence.
-        if self
-            .txn
-            .as_mut()
-            .is_some_and(|txn| txn.slot(m.shard).is_some())
-        {
+        // A transaction already working on the moving keys is never held: the cutover waits for it to end.
+        if self.txn.as_ref().is_some_and(|t| t.moving.is_some()) {
             return Ok(false);
         }
+        let Some(m) = reach.meets(&current.topology, MoveState::Hold) else {
+            if reach
+                .meets(&current.topology, MoveState::DualWrite)
+                .is_some()
+            {
+                self.mark_moving();
+            }
+            return Ok(false);
+        };
         let started = Instant::now();
         let limit = started + self.shared.config.hold_max();
         let workflow = m.workflow.clone();
@@ -177,6 +187,14 @@ impl Session {
             }
         }
         stats.hold_time.observe(started.elapsed());
+        if reach
+            .meets(&current.topology, MoveState::DualWrite)
+            .is_some()
+            || reach.meets(&current.topology, MoveState::Hold).is_some()
+        {
+            // Released to the source (the cutover gave up, or hold_max_ms passed).
+            self.mark_moving();
+        }
         // Released into a version where the source still holds the moved rows: a scatter would count them twice.
         if let Some(e) = self.refuse_leftovers(&current.topology, reach) {
             return Err(e);

@@ -35,6 +35,9 @@ pub(super) struct Transaction {
     /// The topology snapshot the transaction started on: its statements route on it until it ends, so a reload
     /// never moves a shard under an open transaction (its held connections are named by this snapshot's ids).
     routing: Option<Arc<Routing>>,
+    /// Set once a statement of the transaction touched keys a resharding workflow is moving: such a transaction is
+    /// never held by a cutover, which waits for it to end instead.
+    pub(super) moving: Option<crate::stats::MovingTransaction>,
 }
 
 impl Transaction {
@@ -45,6 +48,7 @@ impl Transaction {
             savepoints: Vec::new(),
             xa,
             routing,
+            moving: None,
         }
     }
 

@@ -61,7 +61,9 @@ pub async fn publish(admins: &[String], next: &TopologySpec) -> anyhow::Result<(
 
 /// With etcd, the versions every live proxy of the fleet acknowledged (`GET /topology/fleet`); `None` without.
 async fn fleet_versions(admin: &str) -> Option<Vec<(String, u64)>> {
-    let (status, body) = call(admin, "GET", "/topology/fleet", String::new()).await.ok()?;
+    let (status, body) = call(admin, "GET", "/topology/fleet", String::new())
+        .await
+        .ok()?;
     if status != 200 {
         return None;
     }
@@ -69,7 +71,12 @@ async fn fleet_versions(admin: &str) -> Option<Vec<(String, u64)>> {
     Some(
         entries
             .iter()
-            .map(|e| (e["proxy"].as_str().unwrap_or("?").to_string(), e["version"].as_u64().unwrap_or(0)))
+            .map(|e| {
+                (
+                    e["proxy"].as_str().unwrap_or("?").to_string(),
+                    e["version"].as_u64().unwrap_or(0),
+                )
+            })
             .collect(),
     )
 }
@@ -87,7 +94,9 @@ pub async fn wait_for(admins: &[String], version: u64, within: Duration) -> anyh
                 break;
             };
             if Instant::now() >= deadline {
-                bail!("proxy {laggard} serves topology version {served}, not {version}, after {within:?}");
+                bail!(
+                    "proxy {laggard} serves topology version {served}, not {version}, after {within:?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -101,6 +110,32 @@ pub async fn wait_for(admins: &[String], version: u64, within: Duration) -> anyh
             if Instant::now() >= deadline {
                 bail!(
                     "proxy {admin} serves topology version {served}, not {version}, after {within:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until no proxy has an open transaction on moving keys (`GET /reshard/inflight`); fails naming one that
+/// still has after `within`.
+pub async fn wait_drained(admins: &[String], within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    for admin in admins {
+        loop {
+            let (status, body) = call(admin, "GET", "/reshard/inflight", String::new()).await?;
+            let open: u64 = if status == 200 {
+                body.trim().parse().unwrap_or(u64::MAX)
+            } else {
+                u64::MAX
+            };
+            if open == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "proxy {admin} still has {open} open transactions on the moving keys after {within:?}"
                 );
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
