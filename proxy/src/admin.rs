@@ -107,8 +107,8 @@ async fn handle(shared: &Shared, mut tcp: TcpStream) {
             let n = shared
                 .stats
                 .reshard
-                .moving_transactions
-                .load(std::sync::atomic::Ordering::Relaxed);
+                .inflight
+                .load(std::sync::atomic::Ordering::SeqCst);
             respond(&mut tcp, 200, "text/plain", &format!("{n}\n")).await
         }
         "/healthz" => respond(&mut tcp, 200, "text/plain", "ok\n").await,

@@ -198,16 +198,14 @@ fn statements(e: &mut Exposition, shared: &Shared, routing: &Routing) {
         &Stats::snapshot(&reshard.hold_time),
     );
     e.family(
-        "shardgate_reshard_moving_transactions",
+        "shardgate_reshard_inflight",
         "gauge",
-        "Open transactions that touched keys a resharding workflow is moving (a cutover waits for none).",
+        "Open transactions and running statements on keys a resharding workflow is moving (a cutover waits for none).",
     );
     e.sample(
-        "shardgate_reshard_moving_transactions",
+        "shardgate_reshard_inflight",
         &[],
-        reshard
-            .moving_transactions
-            .load(std::sync::atomic::Ordering::Relaxed),
+        reshard.inflight.load(std::sync::atomic::Ordering::SeqCst),
     );
     e.family(
         "shardgate_reshard_moves",

@@ -149,23 +149,26 @@ pub struct ReshardStats {
     pub refused: AtomicU64,
     /// How long held statements waited.
     pub hold_time: Histogram,
-    /// Open transactions that have touched keys a workflow is moving: a cutover fences the source once none is left.
-    pub moving_transactions: std::sync::Arc<AtomicU64>,
+    /// Open transactions and running statements that touched keys a workflow is moving: a cutover fences the source
+    /// once no proxy counts any.
+    pub inflight: std::sync::Arc<AtomicU64>,
 }
 
-/// Counts an open transaction in [`ReshardStats::moving_transactions`] for as long as it lives.
-pub struct MovingTransaction(std::sync::Arc<AtomicU64>);
+/// Counts a transaction or a statement in [`ReshardStats::inflight`] for as long as it lives.
+pub struct Inflight(std::sync::Arc<AtomicU64>);
 
-impl MovingTransaction {
+impl Inflight {
     pub fn new(counter: &std::sync::Arc<AtomicU64>) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        MovingTransaction(std::sync::Arc::clone(counter))
+        // SeqCst: a statement counts itself before it looks at the topology again, and a controller reads the
+        // count only after the proxy serves the hold; one of the two sees the other.
+        counter.fetch_add(1, Ordering::SeqCst);
+        Inflight(std::sync::Arc::clone(counter))
     }
 }
 
-impl Drop for MovingTransaction {
+impl Drop for Inflight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

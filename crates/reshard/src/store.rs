@@ -22,6 +22,18 @@ pub enum StoreError {
     BadId(String),
 }
 
+/// Whether process `pid` runs (a zombie, exited but not yet reaped by its parent, does not).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
 /// A folder of workflow records.
 #[derive(Debug, Clone)]
 pub struct WorkflowStore {
@@ -159,7 +171,7 @@ impl WorkflowStore {
     pub fn controller(&self, id: &str) -> Option<u32> {
         let text = std::fs::read_to_string(self.flag(id, "lock").ok()?).ok()?;
         let pid = text.trim().parse::<u32>().ok()?;
-        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+        alive(pid).then_some(pid)
     }
 
     /// Every record, by id.

@@ -19,9 +19,18 @@ use tracing::info;
 
 use super::Session;
 use crate::mysql_error::*;
+use crate::stats::Inflight;
 
 /// How often a held statement looks for the version that releases it.
 const POLL: Duration = Duration::from_millis(2);
+
+/// A statement's way past the moves: whether it waited, and its count as in flight on moving keys (dropped when
+/// the statement is done).
+#[derive(Default)]
+pub(super) struct Passage {
+    pub waited: bool,
+    pub inflight: Option<Inflight>,
+}
 
 /// What a statement reaches, as far as moves care.
 pub(super) enum Reach {
@@ -118,9 +127,9 @@ impl Session {
 
     /// Counts the open transaction, if any, as one touching moving keys.
     fn mark_moving(&mut self) {
-        let counter = &self.shared.stats.reshard.moving_transactions;
+        let counter = &self.shared.stats.reshard.inflight;
         if let Some(txn) = self.txn.as_mut().filter(|t| t.moving.is_none()) {
-            txn.moving = Some(crate::stats::MovingTransaction::new(counter));
+            txn.moving = Some(Inflight::new(counter));
         }
     }
 
@@ -146,24 +155,36 @@ impl Session {
 
     /// Lets a statement through the current topology's moves: waits while a cutover holds its keys, refuses it
     /// where leftover copies would make its answer wrong. `reach` is computed by the caller only when the topology
-    /// has moves. Returns whether it waited (the caller must then route on the current snapshot).
-    pub(super) async fn pass_moves(&mut self, reach: &Reach) -> Result<bool, MysqlError> {
+    /// has moves. The caller keeps the passage until the statement is done (it counts the statement as in flight on
+    /// moving keys), and routes on the current snapshot if it waited.
+    pub(super) async fn pass_moves(&mut self, reach: &Reach) -> Result<Passage, MysqlError> {
+        let counter = &self.shared.stats.reshard.inflight;
         let mut current = self.shared.routing.load_full();
         if let Some(e) = self.refuse_leftovers(&current.topology, reach) {
             return Err(e);
         }
         // A transaction already working on the moving keys is never held: the cutover waits for it to end.
         if self.txn.as_ref().is_some_and(|t| t.moving.is_some()) {
-            return Ok(false);
+            return Ok(Passage::default());
+        }
+        if reach
+            .meets(&current.topology, MoveState::DualWrite)
+            .is_some()
+        {
+            // Counted first, then looked at again: a hold published meanwhile is seen here, or this statement is
+            // seen by the controller's drain.
+            let work = Inflight::new(counter);
+            current = self.shared.routing.load_full();
+            if reach.meets(&current.topology, MoveState::Hold).is_none() {
+                self.mark_moving();
+                return Ok(Passage {
+                    waited: false,
+                    inflight: Some(work),
+                });
+            }
         }
         let Some(m) = reach.meets(&current.topology, MoveState::Hold) else {
-            if reach
-                .meets(&current.topology, MoveState::DualWrite)
-                .is_some()
-            {
-                self.mark_moving();
-            }
-            return Ok(false);
+            return Ok(Passage::default());
         };
         let started = Instant::now();
         let limit = started + self.shared.config.hold_max();
@@ -187,12 +208,14 @@ impl Session {
             }
         }
         stats.hold_time.observe(started.elapsed());
-        if reach
+        let mut inflight = None;
+        let still_moving = reach
             .meets(&current.topology, MoveState::DualWrite)
             .is_some()
-            || reach.meets(&current.topology, MoveState::Hold).is_some()
-        {
+            || reach.meets(&current.topology, MoveState::Hold).is_some();
+        if still_moving {
             // Released to the source (the cutover gave up, or hold_max_ms passed).
+            inflight = Some(Inflight::new(counter));
             self.mark_moving();
         }
         // Released into a version where the source still holds the moved rows: a scatter would count them twice.
@@ -216,6 +239,9 @@ impl Session {
                 return Err(MysqlError::new(ER_RESTART_TRANSACTION, msg));
             }
         }
-        Ok(true)
+        Ok(Passage {
+            waited: true,
+            inflight,
+        })
     }
 }

@@ -382,13 +382,14 @@ impl Session {
             }
             _ => None,
         };
-        let routing = match reach {
+        // The passage lives until the statement is done: it counts it as in flight on moving keys.
+        let (routing, _passage) = match reach {
             Some(reach) => match self.pass_moves(&reach).await {
-                Ok(true) => self.routing(),
-                Ok(false) => routing,
+                Ok(passage) if passage.waited => (self.routing(), passage.inflight),
+                Ok(passage) => (routing, passage.inflight),
                 Err(e) => return self.send_error(&e).await,
             },
-            None => routing,
+            None => (routing, None),
         };
         let Some(stmt) = self.statements.by_id.get(&id) else {
             return self

@@ -96,17 +96,18 @@ impl Session {
             }
             Err(e) => return self.send_error(&MysqlError::from(&e)).await,
         };
-        // Resharding: only a topology with moves costs anything here.
-        let routing = if self.no_moves(&routing) {
-            routing
+        // Resharding: only a topology with moves costs anything here. The passage lives until the statement is
+        // done: it counts it as in flight on moving keys.
+        let (routing, _passage) = if self.no_moves(&routing) {
+            (routing, None)
         } else {
             match super::moves::Reach::of_route(&analysis.route) {
                 Some(reach) => match self.pass_moves(&reach).await {
-                    Ok(true) => self.routing(),
-                    Ok(false) => routing,
+                    Ok(passage) if passage.waited => (self.routing(), passage.inflight),
+                    Ok(passage) => (routing, passage.inflight),
                     Err(e) => return self.send_error(&e).await,
                 },
-                None => routing,
+                None => (routing, None),
             }
         };
         if let Some(call) = shardgate_sql::locks::lock_call(self.scratch.fingerprint()) {

@@ -37,7 +37,7 @@ pub(super) struct Transaction {
     routing: Option<Arc<Routing>>,
     /// Set once a statement of the transaction touched keys a resharding workflow is moving: such a transaction is
     /// never held by a cutover, which waits for it to end instead.
-    pub(super) moving: Option<crate::stats::MovingTransaction>,
+    pub(super) moving: Option<crate::stats::Inflight>,
 }
 
 impl Transaction {

@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod proxy;
 pub mod raw;
 pub mod schema;
+pub mod shardctl;
 
 pub use cluster::Cluster;
 pub use deadline::{bounded, within};

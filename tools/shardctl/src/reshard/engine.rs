@@ -22,6 +22,9 @@ const ACK_WAIT: Duration = Duration::from_secs(60);
 const APPLY_BATCH: u64 = 500;
 /// A cutover starts once this few changes are left to apply.
 const CUTOVER_BACKLOG: u64 = 200;
+/// Batches of captured changes applied per source in one catch-up outside the cutover: clients may write faster
+/// than the controller applies, so a catch-up ends after these even with changes left (the lag).
+const CATCH_UP_BATCHES: u64 = 40;
 /// Verify passes before giving up on a clean one.
 const VERIFY_PASSES: u64 = 5;
 
@@ -585,8 +588,8 @@ impl Controller {
         Ok(())
     }
 
-    /// Applies captured changes in `direction`, up to `rounds` batches per source (0: until none are left);
-    /// returns how many.
+    /// Applies captured changes in `direction`, up to `rounds` batches per source (0: until none are left, only
+    /// once the source is fenced and nothing new can come); returns how many.
     async fn apply_round(&mut self, direction: Direction, rounds: u64) -> anyhow::Result<u64> {
         let (from, to) = self.sides(direction);
         let resolver = self.resolver(direction)?;
@@ -634,14 +637,16 @@ impl Controller {
     async fn verify(&mut self) -> anyhow::Result<()> {
         if self.wf.verify.clean {
             // Verified before (a resumed or repeated run): what changed since is in the changelog, applied next.
-            self.apply_round(Direction::Forward, 0).await?;
+            self.apply_round(Direction::Forward, CATCH_UP_BATCHES)
+                .await?;
             return Ok(());
         }
         let (_, targets) = self.sides(Direction::Forward);
         let resolver = self.resolver(Direction::Forward)?;
         let mut target_conns = self.connect_all(&targets).await?;
         for _ in 0..VERIFY_PASSES {
-            self.apply_round(Direction::Forward, 0).await?;
+            self.apply_round(Direction::Forward, CATCH_UP_BATCHES)
+                .await?;
             let mut mismatched = 0;
             let mut rows_compared = 0;
             for i in 0..self.wf.tables.len() {
@@ -667,7 +672,8 @@ impl Controller {
                         .await?;
                     if !equal.0 {
                         // Maybe only lag: apply what was captured, then look again.
-                        self.apply_round(Direction::Forward, 0).await?;
+                        self.apply_round(Direction::Forward, CATCH_UP_BATCHES)
+                            .await?;
                         equal = self
                             .compare(&mut src, &mut target_conns, &t, &filter, range)
                             .await?;
@@ -799,11 +805,19 @@ impl Controller {
             fleet::publish(&self.wf.settings.admins, &unheld).await?;
         }
         // Start with a small backlog, so that the hold is short.
-        for _ in 0..100 {
-            self.apply_round(direction, 0).await?;
+        for _ in 0..25 {
+            self.apply_round(direction, CATCH_UP_BATCHES).await?;
             if self.wf.changes_pending <= CUTOVER_BACKLOG {
                 break;
             }
+        }
+        if self.wf.changes_pending > CUTOVER_BACKLOG {
+            self.save()?;
+            bail!(
+                "{} captured changes are still waiting to be applied: clients write faster than the copy keeps up; \
+                 cut over when the write rate is lower (the workflow stays where it is)",
+                self.wf.changes_pending
+            );
         }
         stall(if direction == Direction::Forward {
             Phase::Cutover
