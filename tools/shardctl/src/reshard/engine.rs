@@ -552,15 +552,26 @@ impl Controller {
                 let t = self.wf.tables[i].clone();
                 let filter = self.filter(&t);
                 let chunk_started = Instant::now();
-                let copied = rows::copy_chunk(
-                    &mut src,
-                    &mut target_conns,
-                    &t,
-                    &filter,
-                    &resolver,
-                    self.wf.settings.chunk_rows,
-                )
-                .await?;
+                let mut tries = 0;
+                let copied = loop {
+                    let chunk = self.wf.settings.chunk_rows;
+                    let attempt = rows::copy_chunk(
+                        &mut src,
+                        &mut target_conns,
+                        &t,
+                        &filter,
+                        &resolver,
+                        chunk,
+                    )
+                    .await;
+                    match attempt {
+                        Err(e) if e.is_transient() && tries < RETRIES => {
+                            tries += 1;
+                            settle(&mut src, tries).await;
+                        }
+                        other => break other?,
+                    }
+                };
                 let (n, last) = match copied {
                     Some((n, key)) => (n, Some(key)),
                     None => (0, None),
@@ -608,8 +619,9 @@ impl Controller {
             let refs: Vec<&TableProgress> = tables.iter().collect();
             let filters = |t: &TableProgress| self.filter(t);
             let mut round = 0;
+            let mut tries = 0;
             loop {
-                let n = rows::apply_changes(
+                let attempt = rows::apply_changes(
                     &mut src,
                     &mut targets,
                     &self.wf.id,
@@ -618,7 +630,15 @@ impl Controller {
                     &resolver,
                     APPLY_BATCH,
                 )
-                .await?;
+                .await;
+                let n = match attempt {
+                    Err(e) if e.is_transient() && tries < RETRIES => {
+                        tries += 1;
+                        settle(&mut src, tries).await;
+                        continue;
+                    }
+                    other => other?,
+                };
                 total += n;
                 round += 1;
                 if n == 0 || (rounds > 0 && round >= rounds) {
@@ -689,15 +709,25 @@ impl Controller {
                             .mismatches_by_table
                             .entry(format!("{}/{}", t.source, t.table))
                             .or_default() += 1;
-                        rows::recopy_range(
-                            &mut src,
-                            &mut target_conns,
-                            &t,
-                            (&filter, &filter),
-                            &resolver,
-                            range,
-                        )
-                        .await?;
+                        let mut tries = 0;
+                        loop {
+                            let filters = (&filter, &filter);
+                            let targets = &mut target_conns;
+                            let attempt = rows::recopy_range(
+                                &mut src, targets, &t, filters, &resolver, range,
+                            )
+                            .await;
+                            match attempt {
+                                Err(e) if e.is_transient() && tries < RETRIES => {
+                                    tries += 1;
+                                    settle(&mut src, tries).await;
+                                }
+                                other => {
+                                    other?;
+                                    break;
+                                }
+                            };
+                        }
                     }
                     match upto {
                         Some(key) => after = Some(key),
@@ -1127,6 +1157,16 @@ impl Controller {
         self.say("target copy dropped; the source is as it was");
         Ok(())
     }
+}
+
+/// A step that met a lock wait timeout or a deadlock (a client's transaction held rows it reads) is tried again
+/// this many times.
+const RETRIES: u32 = 20;
+
+/// Ends the failed step's source transaction and waits a little longer each time before the next try.
+async fn settle(src: &mut Conn, tries: u32) {
+    let _ = src.query_drop("ROLLBACK").await;
+    tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
 }
 
 /// Runs DDL that needs the table's metadata lock, waiting at most `secs` for it.

@@ -31,6 +31,13 @@ pub enum RowsError {
     },
 }
 
+impl RowsError {
+    /// A lock wait timeout or a deadlock: the step is worth trying again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RowsError::Sql { source: mysql_async::Error::Server(e), .. } if e.code == 1205 || e.code == 1213)
+    }
+}
+
 pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> RowsError {
     let what = what.into();
     move |source| RowsError::Sql { what, source }
@@ -361,9 +368,20 @@ pub async fn apply_changes(
         write_rows(targets, table, resolver, &rows).await?;
         commit(src).await?;
     }
+    // One primary-key lookup per entry: a `seq IN (…)` over a small changelog is read whole, and would wait on an
+    // entry a client's open transaction has just written.
     let seqs: Vec<u64> = changes.iter().map(|(seq, _, _)| *seq).collect();
-    if let Some(forget) = capture::forget_changes(&seqs) {
-        src.query_drop(forget)
+    for batch in seqs.chunks(100) {
+        let forget: Vec<String> = batch
+            .iter()
+            .map(|seq| {
+                format!(
+                    "DELETE FROM {} WHERE seq = {seq}",
+                    quote(capture::CHANGELOG_TABLE)
+                )
+            })
+            .collect();
+        src.query_drop(forget.join("; "))
             .await
             .map_err(sql("forgetting applied changes"))?;
     }
