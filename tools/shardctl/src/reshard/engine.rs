@@ -229,6 +229,7 @@ impl Controller {
 
     /// Runs until the workflow ends, stops after `stop_after`, or fails.
     pub async fn run(&mut self) -> anyhow::Result<()> {
+        self.kill_orphans().await?;
         if self.store.cancel_requested(&self.wf.id)
             && !self.wf.phase.is_final()
             && !self.wf.phase.target_owns()
@@ -263,6 +264,40 @@ impl Controller {
             }
             self.wf.advance()?;
         }
+    }
+
+    /// Kills DDL a killed controller left running on the servers: its statements go on after it dies, and one still
+    /// waiting for a table's metadata lock queues every statement on that table behind it (two of them can make the
+    /// server pick a client's statement as a deadlock victim). This process holds the workflow's claim, so no other
+    /// live controller of it can be running them.
+    async fn kill_orphans(&self) -> anyhow::Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        let shards: Vec<String> = self.endpoints.keys().cloned().collect();
+        for shard in shards {
+            let Some(ep) = self.endpoints.get(&shard) else {
+                continue;
+            };
+            if !seen.insert((ep.host.clone(), ep.port)) {
+                continue;
+            }
+            let Ok(mut conn) = self.connect(&shard, false).await else {
+                continue;
+            };
+            let orphans: Vec<u64> = conn
+                .query(format!(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE {}",
+                    string_literal(&format!("{}%", ddl_tag(&self.wf.id).trim_end()))
+                ))
+                .await?;
+            for id in orphans {
+                self.say(&format!(
+                    "killing statement {id} a previous controller left on {}:{}",
+                    ep.host, ep.port
+                ));
+                let _ = conn.query_drop(format!("KILL QUERY {id}")).await;
+            }
+        }
+        Ok(())
     }
 
     /// A cancel asked for from outside ends this run; the `cancel` command takes over.
@@ -376,7 +411,7 @@ impl Controller {
                         &filter,
                     ))
                 {
-                    ddl_with_wait(&mut conn, &ddl, 30).await?;
+                    ddl_patiently(&mut conn, &ddl_tag(&self.wf.id), &ddl).await?;
                 }
             }
         }
@@ -796,6 +831,7 @@ impl Controller {
                     if existing.contains(&name) {
                         ddl_with_wait(
                             &mut conn,
+                            &ddl_tag(&self.wf.id),
                             &format!("DROP TRIGGER IF EXISTS {}", quote(&name)),
                             secs,
                         )
@@ -953,7 +989,7 @@ impl Controller {
                 for ddl in capture::deny_triggers(&self.wf.id, &t.table, &filter) {
                     let wait = left(&format!("fencing {} on {s}", t.table))?;
                     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                    ddl_with_wait(&mut conn, &ddl, secs)
+                    ddl_with_wait(&mut conn, &ddl_tag(&self.wf.id), &ddl, secs)
                         .await
                         .with_context(|| {
                             format!(
@@ -1061,7 +1097,7 @@ impl Controller {
             for t in &self.wf.tables {
                 for purpose in [Purpose::Capture, Purpose::Deny] {
                     for ddl in capture::drop_triggers(&self.wf.id, &t.table, purpose) {
-                        ddl_with_wait(&mut conn, &ddl, 30).await?;
+                        ddl_patiently(&mut conn, &ddl_tag(&self.wf.id), &ddl).await?;
                     }
                 }
             }
@@ -1169,10 +1205,36 @@ async fn settle(src: &mut Conn, tries: u32) {
     tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
 }
 
-/// Runs DDL that needs the table's metadata lock, waiting at most `secs` for it.
-async fn ddl_with_wait(conn: &mut Conn, ddl: &str, secs: u64) -> anyhow::Result<()> {
+/// The comment every DDL of a workflow's controller carries, so that a later controller of the workflow finds what
+/// a killed one left running (see [`Controller::kill_orphans`]).
+fn ddl_tag(workflow: &str) -> String {
+    format!("/* shardgate-reshard:{workflow} */ ")
+}
+
+/// Runs DDL that needs the table's metadata lock, waiting at most `secs` for it. While it waits, the table's new
+/// statements queue behind it: keep `secs` short.
+async fn ddl_with_wait(conn: &mut Conn, tag: &str, ddl: &str, secs: u64) -> anyhow::Result<()> {
     conn.query_drop(format!("SET SESSION lock_wait_timeout = {secs}"))
         .await?;
-    conn.query_drop(ddl).await?;
+    conn.query_drop(format!("{tag}{ddl}")).await?;
     Ok(())
+}
+
+/// DDL outside the cutover: short waits for the metadata lock (so that a long transaction never queues the table's
+/// statements for long), tried again until it gets through, for about a minute.
+async fn ddl_patiently(conn: &mut Conn, tag: &str, ddl: &str) -> anyhow::Result<()> {
+    let mut tries = 0;
+    loop {
+        match ddl_with_wait(conn, tag, ddl, 1).await {
+            Err(e) if tries < 30 && is_lock_wait(&e) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_lock_wait(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<mysql_async::Error>(), Some(mysql_async::Error::Server(s)) if s.code == 1205)
 }
