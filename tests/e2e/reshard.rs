@@ -11,6 +11,8 @@ mod abort;
 mod cancel;
 mod check;
 mod data;
+mod merge;
+mod reverse;
 mod split;
 mod workload;
 

@@ -272,6 +272,16 @@ pub fn forget_changes(seqs: &[u64]) -> Option<String> {
     ))
 }
 
+/// The keys of `table` with captured changes not yet applied.
+pub fn pending_keys(workflow: &str, table: &str) -> String {
+    format!(
+        "SELECT pk FROM {} WHERE workflow = {} AND tbl = {}",
+        quote(CHANGELOG_TABLE),
+        string_literal(workflow),
+        string_literal(table)
+    )
+}
+
 /// The number of entries of a workflow not yet applied: the lag.
 pub fn pending_changes(workflow: &str) -> String {
     format!(

@@ -19,13 +19,30 @@ pub fn string_literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-fn key_tuple(key_columns: &[String]) -> String {
-    let cols: Vec<String> = key_columns.iter().map(|c| quote(c)).collect();
-    format!("({})", cols.join(", "))
+/// The key compared with `values` by `op` (`>` or `<`), in key order, written out column by column:
+/// `a > 1 OR (a = 1 AND b > 2)`. MariaDB turns this into index ranges; a row comparison `(a, b) > (1, 2)` it
+/// does not, and reads every row before the checkpoint again for each chunk.
+fn key_beyond(key_columns: &[String], values: &[String], op: &str) -> String {
+    let terms: Vec<String> = (0..key_columns.len().min(values.len()))
+        .map(|i| {
+            let mut parts: Vec<String> = (0..i)
+                .map(|j| format!("{} = {}", quote(&key_columns[j]), values[j]))
+                .collect();
+            parts.push(format!("{} {op} {}", quote(&key_columns[i]), values[i]));
+            format!("({})", parts.join(" AND "))
+        })
+        .collect();
+    format!("({})", terms.join(" OR "))
 }
 
-fn literal_tuple(values: &[String]) -> String {
-    format!("({})", values.join(", "))
+/// The key equal to `values`.
+fn key_equal(key_columns: &[String], values: &[String]) -> String {
+    let parts: Vec<String> = key_columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| format!("{} = {v}", quote(c)))
+        .collect();
+    format!("({})", parts.join(" AND "))
 }
 
 /// The condition for rows after `after` and up to `upto` (both optional), besides `filter`.
@@ -35,13 +52,16 @@ fn range(
     after: Option<&[String]>,
     upto: Option<&[String]>,
 ) -> String {
-    let key = key_tuple(key_columns);
     let mut parts = vec![format!("({filter})")];
     if let Some(after) = after {
-        parts.push(format!("{key} > {}", literal_tuple(after)));
+        parts.push(key_beyond(key_columns, after, ">"));
     }
     if let Some(upto) = upto {
-        parts.push(format!("{key} <= {}", literal_tuple(upto)));
+        parts.push(format!(
+            "({} OR {})",
+            key_beyond(key_columns, upto, "<"),
+            key_equal(key_columns, upto)
+        ));
     }
     parts.join(" AND ")
 }
@@ -123,6 +143,16 @@ pub fn checksum(
     after: Option<&[String]>,
     upto: Option<&[String]>,
 ) -> String {
+    format!(
+        "SELECT COUNT(*), COALESCE(BIT_XOR({}), 0) FROM {} WHERE {}",
+        row_hash(columns),
+        quote(table),
+        range(filter, key_columns, after, upto)
+    )
+}
+
+/// The hash of one row: CRC32 of every column (NULL and the empty string told apart).
+fn row_hash(columns: &[String]) -> String {
     let values: Vec<String> = columns
         .iter()
         .map(|c| format!("IFNULL({}, '\\0NULL')", quote(c)))
@@ -132,9 +162,30 @@ pub fn checksum(
         .map(|c| format!("ISNULL({})", quote(c)))
         .collect();
     format!(
-        "SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(CONCAT_WS(0x1f, {}, {}))), 0) FROM {} WHERE {}",
+        "CRC32(CONCAT_WS(0x1f, {}, {}))",
         values.join(", "),
-        nulls.join(", "),
+        nulls.join(", ")
+    )
+}
+
+/// Each row's key, written as the changelog records it (`'42','7'`), and its hash, in a key range: where two
+/// copies' checksums differ, which rows do.
+pub fn row_hashes(
+    table: &str,
+    columns: &[String],
+    key_columns: &[String],
+    filter: &str,
+    after: Option<&[String]>,
+    upto: Option<&[String]>,
+) -> String {
+    let key: Vec<String> = key_columns
+        .iter()
+        .map(|c| format!("QUOTE({})", quote(c)))
+        .collect();
+    format!(
+        "SELECT CONCAT_WS(',', {}), {} FROM {} WHERE {}",
+        key.join(", "),
+        row_hash(columns),
         quote(table),
         range(filter, key_columns, after, upto)
     )
@@ -171,7 +222,7 @@ mod tests {
         );
         assert_eq!(
             sql,
-            "SELECT * FROM `or``ders` WHERE (1) AND (`tenant_id`, `id`) > (42, 1000) ORDER BY `tenant_id`, `id` \
+            "SELECT * FROM `or``ders` WHERE (1) AND ((`tenant_id` > 42) OR (`tenant_id` = 42 AND `id` > 1000)) ORDER BY `tenant_id`, `id` \
              LIMIT 10 FOR UPDATE"
         );
     }
@@ -195,8 +246,8 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(CONCAT_WS(0x1f, IFNULL(`id`, '\\0NULL'), IFNULL(`note`, \
-             '\\0NULL'), ISNULL(`id`), ISNULL(`note`)))), 0) FROM `orders` WHERE (`tenant_id` = 42) AND (`id`) > \
-             (10) AND (`id`) <= (20)"
+             '\\0NULL'), ISNULL(`id`), ISNULL(`note`)))), 0) FROM `orders` WHERE (`tenant_id` = 42) AND ((`id` > \
+             10)) AND (((`id` < 20)) OR (`id` = 20))"
         );
     }
 }

@@ -565,6 +565,11 @@ def render_markdown(meta, runs, summary, failures, prefix_name):
     lines += ["<details><summary>Every run, in the order it ran</summary>", ""]
     lines += raw_table(runs)
     lines += ["", "</details>", ""]
+    lines += [
+        "See also: [docs/benchmarks-reshard.md](benchmarks-reshard.md), online resharding under load "
+        "(`deploy/bench-reshard.sh`): backfill rows/s and the cutover's pause.",
+        "",
+    ]
     return "\n".join(lines)
 
 

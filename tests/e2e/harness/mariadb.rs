@@ -134,6 +134,12 @@ impl MariaDb {
     /// Starts `mariadbd` on the datadir under `root`.
     fn launch(root: &Path, port: u16, extra_args: &[String]) -> Child {
         let data = root.join("data");
+        // A temporary folder of its own: in the shared /tmp, another server's internal temporary table names collide
+        // with this one's (ERROR 6 on delete of '/tmp/#sql-temptable-…').
+        let tmp = root.join("tmp");
+        if let Err(e) = std::fs::create_dir_all(&tmp) {
+            panic!("cannot create {}: {e}", tmp.display());
+        }
         Command::new(binaries::mariadbd())
             // Must come first: ignore every my.cnf on the machine.
             .arg("--no-defaults")
@@ -142,6 +148,7 @@ impl MariaDb {
             .arg(format!("--socket={}", root.join("mariadb.sock").display()))
             .arg(format!("--pid-file={}", root.join("mariadb.pid").display()))
             .arg(format!("--log-error={}", root.join("error.log").display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             // Lets mariadbd run when the tests run as root (CI); only a warning otherwise.
             .arg("--user=root")
             .args(LAYOUT_ARGS)

@@ -20,19 +20,6 @@ pub enum Direction {
     Back,
 }
 
-/// The shards keys leave in `direction`.
-pub fn leaving(kind: &Kind, direction: Direction) -> Vec<String> {
-    match (kind, direction) {
-        (Kind::MoveTenants { .. }, _) => Vec::new(), // filled from the record's sources / `to` by the caller
-        (Kind::Split { shard, .. }, Direction::Forward) => vec![shard.clone()],
-        (Kind::Split { into, .. }, Direction::Back) => {
-            into.iter().map(|s| s.name.clone()).collect()
-        }
-        (Kind::Merge { shards, .. }, Direction::Forward) => shards.clone(),
-        (Kind::Merge { into, .. }, Direction::Back) => vec![into.name.clone()],
-    }
-}
-
 fn tenants(kind: &Kind) -> Vec<shardgate_topology::PinTenant> {
     match kind {
         Kind::MoveTenants { tenants, .. } => tenants.iter().map(|t| tenant_of(t)).collect(),
@@ -40,29 +27,26 @@ fn tenants(kind: &Kind) -> Vec<shardgate_topology::PinTenant> {
     }
 }
 
-/// `spec` with this workflow's moves replaced by one per `shards`, in `state` (none when `state` is `None`), as
+/// `spec` with this workflow's moves replaced by `entries` (a shard and what proxies do about its moving keys), as
 /// the next version.
 pub fn with_moves(
     spec: &TopologySpec,
     workflow: &str,
     kind: &Kind,
-    shards: &[String],
-    state: Option<MoveState>,
+    entries: &[(String, MoveState)],
     hold_ms: u64,
 ) -> anyhow::Result<TopologySpec> {
     let mut next = spec.clone();
     next.version = spec.version + 1;
     next.moves.retain(|m| m.workflow != workflow);
-    if let Some(state) = state {
-        for shard in shards {
-            next.moves.push(MoveSpec {
-                workflow: workflow.to_string(),
-                shard: shard.clone(),
-                tenants: tenants(kind),
-                state,
-                hold_ms,
-            });
-        }
+    for (shard, state) in entries {
+        next.moves.push(MoveSpec {
+            workflow: workflow.to_string(),
+            shard: shard.clone(),
+            tenants: tenants(kind),
+            state: *state,
+            hold_ms,
+        });
     }
     next.validate().context("the next topology is invalid")?;
     Ok(next)
@@ -160,23 +144,19 @@ pub fn is_owned(spec: &TopologySpec, kind: &Kind, direction: Direction) -> bool 
 }
 
 /// The next version after a flip in `direction`: ownership changed, this workflow's moves replaced by `after`
-/// (state) on `shards` (which must exist in the new shard list).
+/// (whose shards must exist in the new shard list).
 pub fn flipped(
     spec: &TopologySpec,
     original: &TopologySpec,
     workflow: &str,
     kind: &Kind,
     direction: Direction,
-    after: Option<(MoveState, &[String])>,
+    after: &[(String, MoveState)],
     hold_ms: u64,
 ) -> anyhow::Result<TopologySpec> {
     let changed = owned(spec, kind, direction, original);
-    let (state, shards) = match after {
-        Some((state, shards)) => (Some(state), shards),
-        None => (None, &[][..]),
-    };
     // The moves are replaced before validation: the old ones may name a shard the flip removed.
-    with_moves(&changed, workflow, kind, shards, state, hold_ms)
+    with_moves(&changed, workflow, kind, after, hold_ms)
 }
 
 /// Checks a plan against the served topology before anything is created.
@@ -274,36 +254,28 @@ mod tests {
             &spec(),
             "wf",
             &kind,
-            &["-40".into()],
-            Some(MoveState::DualWrite),
+            &[("-40".into(), MoveState::DualWrite)],
             2000,
         )
         .unwrap();
         assert_eq!(dual.version, 4);
         assert_eq!(dual.moves.len(), 1);
         assert_eq!(dual.moves[0].tenants, vec![PinTenant::Int(42)]);
-        let held = with_moves(
-            &dual,
-            "wf",
-            &kind,
-            &["-40".into()],
-            Some(MoveState::Hold),
-            2000,
-        )
-        .unwrap();
+        let held =
+            with_moves(&dual, "wf", &kind, &[("-40".into(), MoveState::Hold)], 2000).unwrap();
         assert_eq!(
             (held.version, held.moves.len(), held.moves[0].state),
             (5, 1, MoveState::Hold)
         );
         assert!(!is_owned(&held, &kind, Direction::Forward));
-        let cleanup = ["-40".to_string()];
+        let cleanup = [("-40".to_string(), MoveState::Cleanup)];
         let flipped = flipped(
             &held,
             &spec(),
             "wf",
             &kind,
             Direction::Forward,
-            Some((MoveState::Cleanup, &cleanup)),
+            &cleanup,
             2000,
         )
         .unwrap();
@@ -317,19 +289,19 @@ mod tests {
             "no pin before the workflow, none after a reverse"
         );
         assert!(is_owned(&back, &kind, Direction::Back));
-        let done = with_moves(&flipped, "wf", &kind, &[], None, 2000).unwrap();
+        let done = with_moves(&flipped, "wf", &kind, &[], 2000).unwrap();
         assert!(done.moves.is_empty());
     }
 
     fn flipped_back(spec: &TopologySpec, kind: &Kind) -> TopologySpec {
-        let sources = ["-40".to_string()];
+        let sources = [("-40".to_string(), MoveState::DualWrite)];
         flipped(
             spec,
             &self::spec(),
             "wf",
             kind,
             Direction::Back,
-            Some((MoveState::DualWrite, &sources)),
+            &sources,
             2000,
         )
         .unwrap()
@@ -342,27 +314,19 @@ mod tests {
             into: vec![new("40-60"), new("60-80")],
         };
         check(&spec(), &kind).unwrap();
-        let forward = flipped(
-            &spec(),
-            &spec(),
-            "wf",
-            &kind,
-            Direction::Forward,
-            None,
-            2000,
-        )
-        .unwrap();
+        let forward =
+            flipped(&spec(), &spec(), "wf", &kind, Direction::Forward, &[], 2000).unwrap();
         let names: Vec<&str> = forward.shards.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["-40", "80-", "40-60", "60-80"]);
         assert!(is_owned(&forward, &kind, Direction::Forward));
-        let sources = ["40-80".to_string()];
+        let sources = [("40-80".to_string(), MoveState::DualWrite)];
         let back = flipped(
             &forward,
             &spec(),
             "wf",
             &kind,
             Direction::Back,
-            Some((MoveState::DualWrite, &sources)),
+            &sources,
             2000,
         )
         .unwrap();

@@ -4,7 +4,7 @@
 //! lands on the source after the copy and is captured for the next apply: targets see each row's versions in the
 //! source's order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
@@ -248,6 +248,79 @@ pub async fn checksum(
     Ok((count, hash))
 }
 
+/// The keys of a key range whose rows differ between the sources and the targets (a row on one side only, or with
+/// another hash, or on two targets).
+pub async fn differing_keys(
+    sources: &mut Targets,
+    targets: &mut Targets,
+    table: &TableProgress,
+    filter: &Filter,
+    range: (Option<&[String]>, Option<&[String]>),
+) -> Result<HashSet<String>, RowsError> {
+    let query = chunk::row_hashes(
+        &table.table,
+        &table.columns,
+        &table.key_columns,
+        &filter.sql(""),
+        range.0,
+        range.1,
+    );
+    let side = |rows: Vec<(String, u64)>, into: &mut HashMap<String, Option<u64>>| {
+        for (key, hash) in rows {
+            // A key twice on one side (two targets of a split) never matches.
+            let seen = into.insert(key.clone(), Some(hash));
+            if seen.is_some() {
+                into.insert(key, None);
+            }
+        }
+    };
+    let mut source = HashMap::new();
+    for (shard, conn) in sources.iter_mut() {
+        let rows: Vec<(String, u64)> = conn
+            .query(&query)
+            .await
+            .map_err(sql(format!("row hashes of {} on {shard}", table.table)))?;
+        side(rows, &mut source);
+    }
+    let mut target = HashMap::new();
+    for (shard, conn) in targets.iter_mut() {
+        let rows: Vec<(String, u64)> = conn
+            .query(&query)
+            .await
+            .map_err(sql(format!("row hashes of {} on {shard}", table.table)))?;
+        side(rows, &mut target);
+    }
+    let mut differing: HashSet<String> = HashSet::new();
+    for (key, hash) in &source {
+        if hash.is_none() || target.get(key) != Some(hash) {
+            differing.insert(key.clone());
+        }
+    }
+    for key in target.keys() {
+        if !source.contains_key(key) {
+            differing.insert(key.clone());
+        }
+    }
+    Ok(differing)
+}
+
+/// The keys of `table` with captured changes of `workflow` not yet applied, over `sources`.
+pub async fn pending_keys(
+    sources: &mut Targets,
+    workflow: &str,
+    table: &str,
+) -> Result<HashSet<String>, RowsError> {
+    let mut keys = HashSet::new();
+    for (shard, conn) in sources.iter_mut() {
+        let rows: Vec<String> = conn
+            .query(capture::pending_keys(workflow, table))
+            .await
+            .map_err(sql(format!("pending changes of {table} on {shard}")))?;
+        keys.extend(rows);
+    }
+    Ok(keys)
+}
+
 /// The end key of the verify chunk after `after`, or `None` when the rest of the table fits in one chunk.
 pub async fn chunk_end(
     src: &mut Conn,
@@ -274,34 +347,37 @@ pub async fn chunk_end(
     }))
 }
 
-/// Copies the key range (`after`, `upto`] again: the targets' rows in it deleted, the source's written, under the
-/// source's locks.
+/// Copies the key range (`after`, `upto`] again: the targets' rows in it deleted, the sources' written, under the
+/// sources' locks (a merge has several sources, a split several targets).
 pub async fn recopy_range(
-    src: &mut Conn,
+    sources: &mut Targets,
     targets: &mut Targets,
     table: &TableProgress,
-    filters: (&Filter, &Filter),
+    filter: &Filter,
     resolver: &Resolver,
     range: (Option<&[String]>, Option<&[String]>),
 ) -> Result<u64, RowsError> {
-    let (source_filter, target_filter) = filters;
     let (after, upto) = range;
-    begin(src).await?;
     let select = chunk::select_range(
         &table.table,
         &table.key_columns,
-        &source_filter.sql(""),
+        &filter.sql(""),
         after,
         upto,
     );
-    let rows: Vec<Row> = src
-        .query(&select)
-        .await
-        .map_err(sql(format!("reading a range of {}", table.table)))?;
+    let mut rows: Vec<Row> = Vec::new();
+    for (shard, src) in sources.iter_mut() {
+        begin(src).await?;
+        let mut part: Vec<Row> = src.query(&select).await.map_err(sql(format!(
+            "reading a range of {} on {shard}",
+            table.table
+        )))?;
+        rows.append(&mut part);
+    }
     let delete = chunk::delete_range(
         &table.table,
         &table.key_columns,
-        &target_filter.sql(""),
+        &filter.sql(""),
         after,
         upto,
     );
@@ -312,7 +388,9 @@ pub async fn recopy_range(
         )))?;
     }
     write_rows(targets, table, resolver, &rows).await?;
-    commit(src).await?;
+    for src in sources.values_mut() {
+        commit(src).await?;
+    }
     Ok(rows.len() as u64)
 }
 

@@ -138,22 +138,49 @@ impl Controller {
         let (_, targets) = self.sides(Direction::Forward);
         let resolver = self.resolver(Direction::Forward)?;
         let mut target_conns = self.connect_all(&targets).await?;
+        // Each table is compared as a whole: every source's rows (a merge has several) against every target's (a
+        // split has several), chunk by chunk in key order.
+        let mut names: Vec<String> = Vec::new();
+        for t in &self.wf.tables {
+            if !names.contains(&t.table) {
+                names.push(t.table.clone());
+            }
+        }
         for _ in 0..VERIFY_PASSES {
             self.apply_round(Direction::Forward, CATCH_UP_BATCHES)
                 .await?;
             let mut mismatched = 0;
             let mut rows_compared = 0;
-            for i in 0..self.wf.tables.len() {
-                let t = self.wf.tables[i].clone();
+            for name in &names {
+                let group: Vec<TableProgress> = self
+                    .wf
+                    .tables
+                    .iter()
+                    .filter(|t| &t.table == name)
+                    .cloned()
+                    .collect();
+                let Some(t) = group.first().cloned() else {
+                    continue;
+                };
                 let filter = self.filter(&t);
-                let mut src = self.connect(&t.source, true).await?;
+                let shards: Vec<String> = group.iter().map(|g| g.source.clone()).collect();
+                let mut sources = self.connect_all(&shards).await?;
                 let mut after: Option<Vec<String>> = None;
                 loop {
                     if self.pause_point().await? {
                         return Ok(());
                     }
+                    // Chunk ends from the side that holds every row of the table alone.
+                    let ends = if sources.len() == 1 {
+                        &mut sources
+                    } else {
+                        &mut target_conns
+                    };
+                    let Some(conn) = ends.values_mut().next() else {
+                        break;
+                    };
                     let upto = rows::chunk_end(
-                        &mut src,
+                        conn,
                         &t,
                         &filter,
                         after.as_deref(),
@@ -161,16 +188,23 @@ impl Controller {
                     )
                     .await?;
                     let range = (after.as_deref(), upto.as_deref());
-                    let mut equal = self
-                        .compare(&mut src, &mut target_conns, &t, &filter, range)
-                        .await?;
+                    let mut equal =
+                        compare(&mut sources, &mut target_conns, &t, &filter, range).await?;
                     if !equal.0 {
-                        // Maybe only lag: apply what was captured, then look again.
-                        self.apply_round(Direction::Forward, CATCH_UP_BATCHES)
-                            .await?;
-                        equal = self
-                            .compare(&mut src, &mut target_conns, &t, &filter, range)
-                            .await?;
+                        // Writes go on: rows whose changes are captured but not yet applied differ for now and are
+                        // copied when they are. Only rows that differ without a pending change are a mismatch (no
+                        // change is applied meanwhile: this controller is the only one applying them).
+                        let differing = rows::differing_keys(
+                            &mut sources,
+                            &mut target_conns,
+                            &t,
+                            &filter,
+                            range,
+                        )
+                        .await?;
+                        let pending =
+                            rows::pending_keys(&mut sources, &self.wf.id, &t.table).await?;
+                        equal.0 = differing.is_subset(&pending);
                     }
                     rows_compared += equal.1;
                     self.wf.verify.chunks_checked += 1;
@@ -181,20 +215,26 @@ impl Controller {
                             .wf
                             .verify
                             .mismatches_by_table
-                            .entry(format!("{}/{}", t.source, t.table))
+                            .entry(name.clone())
                             .or_default() += 1;
                         let mut tries = 0;
                         loop {
-                            let filters = (&filter, &filter);
                             let targets = &mut target_conns;
                             let attempt = rows::recopy_range(
-                                &mut src, targets, &t, filters, &resolver, range,
+                                &mut sources,
+                                targets,
+                                &t,
+                                &filter,
+                                &resolver,
+                                range,
                             )
                             .await;
                             match attempt {
                                 Err(e) if e.is_transient() && tries < RETRIES => {
                                     tries += 1;
-                                    settle(&mut src, tries).await;
+                                    for src in sources.values_mut() {
+                                        settle(src, tries).await;
+                                    }
                                 }
                                 other => {
                                     other?;
@@ -227,18 +267,19 @@ impl Controller {
             "verify found differing chunks in {VERIFY_PASSES} passes in a row; they were copied again: run resume to verify again"
         )
     }
+}
 
-    pub(super) async fn compare(
-        &self,
-        src: &mut Conn,
-        targets: &mut Targets,
-        t: &TableProgress,
-        filter: &Filter,
-        range: (Option<&[String]>, Option<&[String]>),
-    ) -> anyhow::Result<(bool, u64)> {
-        let a = rows::checksum(&mut [src], t, filter, range.0, range.1).await?;
-        let mut conns: Vec<&mut Conn> = targets.values_mut().collect();
-        let b = rows::checksum(&mut conns, t, filter, range.0, range.1).await?;
-        Ok((a == b, a.0))
-    }
+/// Whether the sources and the targets hold the same rows in the key range, and how many rows the sources hold.
+async fn compare(
+    sources: &mut Targets,
+    targets: &mut Targets,
+    t: &TableProgress,
+    filter: &Filter,
+    range: (Option<&[String]>, Option<&[String]>),
+) -> anyhow::Result<(bool, u64)> {
+    let mut conns: Vec<&mut Conn> = sources.values_mut().collect();
+    let a = rows::checksum(&mut conns, t, filter, range.0, range.1).await?;
+    let mut conns: Vec<&mut Conn> = targets.values_mut().collect();
+    let b = rows::checksum(&mut conns, t, filter, range.0, range.1).await?;
+    Ok((a == b, a.0))
 }

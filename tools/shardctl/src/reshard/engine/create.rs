@@ -54,7 +54,7 @@ impl Controller {
         for s in sources.iter().chain(targets.iter()) {
             let mut conn = self.connect(s, true).await?;
             conn.query_drop(capture::create_changelog()).await?;
-            for t in self.wf.tables.clone() {
+            for t in self.tables_on(s) {
                 if t.tenant_column.is_none() && !sources.contains(s) {
                     continue;
                 }
@@ -204,14 +204,12 @@ impl Controller {
     // ---- dual-write -----------------------------------------------------------------------------------------
 
     pub(super) async fn dual_write(&mut self) -> anyhow::Result<()> {
-        let (sources, _) = self.sides(Direction::Forward);
         let served = fleet::served(&self.wf.settings.admins).await?;
         let next = plan::with_moves(
             &served,
             &self.wf.id,
             &self.wf.kind,
-            &sources,
-            Some(MoveState::DualWrite),
+            &self.resting(Direction::Back),
             self.wf.settings.hold_ms,
         )?;
         fleet::publish(&self.wf.settings.admins, &next).await?;

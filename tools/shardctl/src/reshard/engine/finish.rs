@@ -41,7 +41,7 @@ impl Controller {
     pub(super) async fn remove_capture(&self, shards: &[String]) -> anyhow::Result<()> {
         for s in shards {
             let mut conn = self.connect(s, true).await?;
-            for t in &self.wf.tables {
+            for t in &self.tables_on(s) {
                 for purpose in [Purpose::Capture, Purpose::Deny] {
                     for ddl in capture::drop_triggers(&self.wf.id, &t.table, purpose) {
                         ddl_patiently(&mut conn, &ddl_tag(&self.wf.id), &ddl).await?;
@@ -74,7 +74,6 @@ impl Controller {
                 &self.wf.id,
                 &self.wf.kind,
                 &[],
-                None,
                 self.wf.settings.hold_ms,
             )?;
             fleet::publish(&self.wf.settings.admins, &next).await?;

@@ -224,6 +224,28 @@ impl Controller {
         }
     }
 
+    /// The moving tables as they are on `shard`: a source's own, or on any other shard each table once (a merge's
+    /// target has the tables of every source).
+    fn tables_on(&self, shard: &str) -> Vec<TableProgress> {
+        let own: Vec<TableProgress> = self
+            .wf
+            .tables
+            .iter()
+            .filter(|t| t.source == shard)
+            .cloned()
+            .collect();
+        if !own.is_empty() {
+            return own;
+        }
+        let mut unique: Vec<TableProgress> = Vec::new();
+        for t in &self.wf.tables {
+            if !unique.iter().any(|u| u.table == t.table) {
+                unique.push(t.clone());
+            }
+        }
+        unique
+    }
+
     async fn connect_all(&self, shards: &[String]) -> anyhow::Result<Targets> {
         let mut out = HashMap::new();
         for s in shards {

@@ -3,15 +3,33 @@
 use super::*;
 
 impl Controller {
-    /// The moves this workflow leaves in the topology while nothing is held: the source owning the keys has them in
-    /// dual-write; once the target owns them, a tenant move's source is in cleanup (it still holds copies).
-    pub(super) fn resting(&self, owner: Direction) -> (Option<MoveState>, Vec<String>) {
+    /// The moves this workflow leaves in the topology while nothing is held, by who owns the keys: the source (the
+    /// keys are in dual-write there), or the target (a tenant move's source is in cleanup: it still holds copies).
+    pub(super) fn resting(&self, owner: Direction) -> Vec<(String, MoveState)> {
         let (sources, _) = self.sides(Direction::Forward);
-        match (owner, &self.wf.kind) {
-            (Direction::Back, _) => (Some(MoveState::DualWrite), sources),
-            (Direction::Forward, Kind::MoveTenants { .. }) => (Some(MoveState::Cleanup), sources),
-            (Direction::Forward, _) => (None, Vec::new()),
-        }
+        let state = match (owner, &self.wf.kind) {
+            (Direction::Back, _) => MoveState::DualWrite,
+            (Direction::Forward, Kind::MoveTenants { .. }) => MoveState::Cleanup,
+            (Direction::Forward, _) => return Vec::new(),
+        };
+        sources.into_iter().map(|s| (s, state)).collect()
+    }
+
+    /// Before a switch in `direction`: the resting moves, with the side the keys leave in dual-write, so that every
+    /// proxy counts the transactions and statements working on them (the drain waits for those).
+    fn announced(&self, direction: Direction, state: MoveState) -> Vec<(String, MoveState)> {
+        let (from, _) = self.sides(direction);
+        let owner = match direction {
+            Direction::Forward => Direction::Back,
+            Direction::Back => Direction::Forward,
+        };
+        let mut entries: Vec<(String, MoveState)> = self
+            .resting(owner)
+            .into_iter()
+            .filter(|(s, _)| !from.contains(s))
+            .collect();
+        entries.extend(from.into_iter().map(|s| (s, state)));
+        entries
     }
 
     /// Drops this workflow's fences on `shards`; only those that exist, since even a DROP TRIGGER IF EXISTS waits
@@ -27,7 +45,7 @@ impl Controller {
             let existing: Vec<String> = conn
                 .query("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()")
                 .await?;
-            for t in &self.wf.tables {
+            for t in &self.tables_on(s) {
                 for event in capture::Event::ALL {
                     let name = capture::trigger_name(&self.wf.id, &t.table, Purpose::Deny, event);
                     if existing.contains(&name) {
@@ -48,10 +66,6 @@ impl Controller {
     /// Cutover (`Forward`) or reverse (`Back`): hold, fence, drain, flip, release — or abort within the bound.
     pub(super) async fn switch(&mut self, direction: Direction) -> anyhow::Result<()> {
         let (from, to) = self.sides(direction);
-        let owner_before = match direction {
-            Direction::Forward => Direction::Back,
-            Direction::Back => Direction::Forward,
-        };
         let served = fleet::served(&self.wf.settings.admins).await?;
         if plan::is_owned(&served, &self.wf.kind, direction) {
             // A controller killed just after the flip: it happened.
@@ -60,17 +74,16 @@ impl Controller {
         }
         // A previous attempt may have died holding or fenced: undo it first.
         self.drop_fences(&from, Duration::from_secs(30)).await?;
-        let (state, shards) = self.resting(owner_before);
-        let unheld = plan::with_moves(
+        let announced = plan::with_moves(
             &served,
             &self.wf.id,
             &self.wf.kind,
-            &shards,
-            state,
+            &self.announced(direction, MoveState::DualWrite),
             self.wf.settings.hold_ms,
         )?;
-        if unheld.moves != served.moves {
-            fleet::publish(&self.wf.settings.admins, &unheld).await?;
+        if announced.moves != served.moves {
+            fleet::publish(&self.wf.settings.admins, &announced).await?;
+            fleet::wait_for(&self.wf.settings.admins, announced.version, ACK_WAIT).await?;
         }
         // Start with a small backlog, so that the hold is short.
         for _ in 0..25 {
@@ -109,13 +122,11 @@ impl Controller {
                 // Release to the side that owns the keys: no fence, no hold.
                 self.drop_fences(&from, Duration::from_secs(30)).await?;
                 let served = fleet::served(&self.wf.settings.admins).await?;
-                let (state, shards) = self.resting(owner_before);
                 let released = plan::with_moves(
                     &served,
                     &self.wf.id,
                     &self.wf.kind,
-                    &shards,
-                    state,
+                    &self.announced(direction, MoveState::DualWrite),
                     self.wf.settings.hold_ms,
                 )?;
                 fleet::publish(&self.wf.settings.admins, &released).await?;
@@ -168,8 +179,7 @@ impl Controller {
             &served,
             &self.wf.id,
             &self.wf.kind,
-            from,
-            Some(MoveState::Hold),
+            &self.announced(direction, MoveState::Hold),
             self.wf.settings.hold_ms,
         )?;
         fleet::publish(&admins, &held).await?;
@@ -179,10 +189,17 @@ impl Controller {
             left("waiting for the proxies to hold")?,
         )
         .await?;
-        // The fence: each CREATE TRIGGER waits for the transactions using the table to end (its metadata lock).
+        // The drain: transactions and statements that were working on the moving keys before the hold end by
+        // themselves; new ones are held.
+        fleet::wait_drained(
+            &admins,
+            left("waiting for transactions on the moving keys to end")?,
+        )
+        .await?;
+        // The fence: each CREATE TRIGGER also waits for the transactions using the table (its metadata lock).
         for s in from {
             let mut conn = self.connect(s, true).await?;
-            for t in self.wf.tables.clone() {
+            for t in self.tables_on(s) {
                 if t.tenant_column.is_none() {
                     // Reference tables keep being written through every shard; they are not fenced.
                     continue;
@@ -211,15 +228,13 @@ impl Controller {
             .await?;
         left("unfencing the target")?;
         let served = fleet::served(&admins).await?;
-        let (state, shards) = self.resting(direction);
-        let after = state.map(|s| (s, &shards[..]));
         let flipped = plan::flipped(
             &served,
             &self.original,
             &self.wf.id,
             &self.wf.kind,
             direction,
-            after,
+            &self.resting(direction),
             self.wf.settings.hold_ms,
         )?;
         fleet::publish(&admins, &flipped).await?;
