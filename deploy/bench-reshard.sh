@@ -44,6 +44,8 @@
 #   BENCH_PROXY_PORT          shardgate port (default 24506)
 #   BENCH_ADMIN_PORT          shardgate admin HTTP port (default 24508)
 #   BENCH_OUTPUT              markdown file to write (default <repo>/docs/benchmarks-reshard.md)
+#   BENCH_SUMMARY_OUTPUT      file whose "reshard" section gets the summary table (default <repo>/docs/benchmarks.md;
+#                             deploy/bench.sh keeps that section when it rewrites the file)
 #   SHARDGATE_BENCH_STATE     state folder (default: a new temporary folder, removed after a successful run); its
 #                             mariadb/, runs/ and reshard/ subfolders are recreated on every run
 #   BENCH_KEEP_STATE          1 keeps the temporary state folder (logs, records, loadgen output) after the run
@@ -73,6 +75,7 @@ MARIADB_PORT="${BENCH_MARIADB_PORT:-24507}"
 PROXY_PORT="${BENCH_PROXY_PORT:-24506}"
 ADMIN_PORT="${BENCH_ADMIN_PORT:-24508}"
 OUTPUT="${BENCH_OUTPUT:-$SHARDGATE_REPO/docs/benchmarks-reshard.md}"
+SUMMARY_OUTPUT="${BENCH_SUMMARY_OUTPUT:-$SHARDGATE_REPO/docs/benchmarks.md}"
 SHARDS=128
 KEYSPACE=bench
 ROWS_PER_TENANT=10
@@ -470,7 +473,7 @@ main() {
     write_meta
     mkdir -p "$(dirname "$OUTPUT")"
     python3 "$SHARDGATE_REPO/deploy/lib/bench/reshard_report.py" --meta "$STATE/meta.tsv" \
-        --results "$STATE/results.tsv" --runs "$STATE/runs" --output "$OUTPUT"
+        --results "$STATE/results.tsv" --runs "$STATE/runs" --output "$OUTPUT" --summary-output "$SUMMARY_OUTPUT"
     log "wrote $OUTPUT in $((SECONDS - BENCH_STARTED))s"
 }
 

@@ -84,8 +84,22 @@ pub struct Generator {
     rows: u64,
     /// The mix.
     mix: Mix,
-    /// Next id to insert; connections start far apart so inserts never collide.
+    /// Next id to insert; connections start far apart so inserts never collide, and each run (by its start
+    /// second) starts elsewhere again, so a second run against the same rows inserts no duplicate.
     next_id: u64,
+}
+
+/// Where this run's insert ids start: 2^40 ids per second of the clock, so runs started in different seconds never
+/// share an id (2^24 inserts for each of up to 65,536 connections fit below the next second's; ids stay far below
+/// the BIGINT limit).
+fn run_base() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        (secs % 100_000) << 40
+    })
 }
 
 impl Generator {
@@ -96,7 +110,7 @@ impl Generator {
             picker,
             rows: rows_per_tenant.max(1),
             mix,
-            next_id: 1_000_000 + worker * 1_000_000_000,
+            next_id: 1_000_000 + run_base() + worker * (1 << 24),
         }
     }
 

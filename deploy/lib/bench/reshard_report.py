@@ -24,6 +24,7 @@ import statistics
 import sys
 from collections import Counter
 
+import tsv
 from tsv import number, read_meta
 
 FIELDS = ["round", "from", "to", "status", "controller_rc", "wall_s", "loadgen_status", "load_started",
@@ -501,6 +502,7 @@ def main():
     parser.add_argument("--results", required=True)
     parser.add_argument("--runs", required=True)
     parser.add_argument("--output", required=True)
+    parser.add_argument("--summary-output", help="also keep the summary in this file's `reshard` section")
     args = parser.parse_args()
     meta = read_meta(args.meta)
     rounds = read_results(args.results, args.runs)
@@ -508,6 +510,16 @@ def main():
         sys.exit("reshard_report.py: no rounds in " + args.results)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(render(meta, rounds))
+    if args.summary_output:
+        body = (
+            "## Online resharding\n\n"
+            f"`deploy/bench-reshard.sh` ({meta.get('date', '?')}): one tenant of "
+            f"{fmt(statistics.median([r['rows_copied'] for r in rounds if r['status'] == 'ok'] or [0]))} rows moved "
+            "between two shards under load, with `shardctl reshard move-tenant --stop-after complete`; details, "
+            "every round and how to read it in [benchmarks-reshard.md](benchmarks-reshard.md).\n\n"
+            + summary_table(rounds)
+        )
+        tsv.write_section(args.summary_output, "reshard", body)
 
 
 if __name__ == "__main__":
