@@ -11,6 +11,7 @@ mod abort;
 mod cancel;
 mod check;
 mod data;
+mod dedicated;
 mod merge;
 mod reverse;
 mod split;

@@ -124,6 +124,16 @@ pub enum Problem {
         /// What is wrong with it.
         fault: ShardNameFault,
     },
+    /// A dedicated shard's name is a key-range name, or not a plain identifier.
+    #[error(
+        "{field}: dedicated shard name {name:?} must be letters, digits and '_', and not a key-range name"
+    )]
+    BadDedicatedName {
+        /// Field path.
+        field: String,
+        /// The name as given.
+        name: String,
+    },
     /// Two shards have the same name.
     #[error("{field}: shard name {name:?} is already used by {first}")]
     DuplicateShard {

@@ -45,8 +45,11 @@ pub struct Shard {
     pub id: ShardId,
     /// Vitess key-range name as written in the file (`-02`, `fe-`).
     pub name: String,
-    /// The keyspace ids it owns, parsed from `name`.
+    /// The keyspace ids it owns, parsed from `name`; empty for a dedicated shard.
     pub range: KeyRange,
+    /// A shard of its own for pinned tenants: it owns no key range. Dedicated shards come after every key-range
+    /// shard in [`crate::Topology::shards`].
+    pub dedicated: bool,
     /// Index into [`crate::Topology::backends`]; always valid within the same snapshot.
     pub backend: usize,
     /// Database (schema) on the backend holding this shard's rows; a safe identifier

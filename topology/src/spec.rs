@@ -142,6 +142,10 @@ pub struct ShardSpec {
     pub backend: String,
     /// Database (schema) on that backend.
     pub database: String,
+    /// A shard of its own for pinned tenants (a big customer's): it owns no key range, so its name is free (letters,
+    /// digits, `_`; not a key-range name) and only tenants pinned to it live there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dedicated: bool,
 }
 
 /// A tenant pin.

@@ -267,7 +267,9 @@ impl Topology {
     /// The shard owning a keyspace id: the last shard whose range starts at or below it.
     /// Ranges are half-open, so a boundary belongs to the shard it starts.
     pub fn shard_for_keyspace_id(&self, k: KeyspaceId) -> ShardId {
-        let after = self.shards.partition_point(|s| s.range.start <= k.0);
+        // Key-range shards come first, sorted; dedicated ones (after them) own no key.
+        let ranged = self.shards.partition_point(|s| !s.dedicated);
+        let after = self.shards[..ranged].partition_point(|s| s.range.start <= k.0);
         // Validation guarantees a shard starting at 0, so `after >= 1`.
         ShardId(u32::try_from(after.saturating_sub(1)).unwrap_or(u32::MAX))
     }
@@ -321,6 +323,7 @@ impl Topology {
                     name: s.name.clone(),
                     backend: backend_name(s.backend),
                     database: s.database.clone(),
+                    dedicated: s.dedicated,
                 })
                 .collect(),
             pins: self

@@ -44,6 +44,10 @@ pub(crate) fn validate(spec: &TopologySpec) -> Result<Topology, TopologyError> {
     check_moves(&mut problems, &spec.moves, &shard_names);
     // Coverage is only meaningful when every name parsed; a bad name is reported on its own.
     if let Some(ranges) = &ranges {
+        if ranges.is_empty() && !spec.shards.is_empty() {
+            // Dedicated shards alone own no key: the key space needs key-range shards.
+            problems.push(Problem::NoShards);
+        }
         check_coverage(&mut problems, ranges);
     }
     if !problems.is_empty() {
@@ -171,7 +175,21 @@ fn check_shards<'a>(
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut databases: HashMap<(&str, &str), &str> = HashMap::new();
     for (i, shard) in shards.iter().enumerate() {
+        if shard.dedicated {
+            let plain = !shard.name.is_empty()
+                && shard
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !plain || range_of_name(&shard.name).is_ok() {
+                problems.push(Problem::BadDedicatedName {
+                    field: format!("shards[{i}].name"),
+                    name: shard.name.clone(),
+                });
+            }
+        }
         match range_of_name(&shard.name) {
+            _ if shard.dedicated => {}
             Ok(range) => ranges
                 .iter_mut()
                 .for_each(|r| r.push((shard.name.as_str(), range))),
@@ -319,9 +337,21 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
     let mut order: Vec<(KeyRange, &ShardSpec)> = spec
         .shards
         .iter()
+        .filter(|s| !s.dedicated)
         .filter_map(|s| range_of_name(&s.name).ok().map(|range| (range, s)))
         .collect();
     order.sort_by_key(|(range, _)| range.start);
+    // Dedicated shards after the key ranges, in file order, with an empty range.
+    let empty = KeyRange {
+        start: 0,
+        end: Some(0),
+    };
+    order.extend(
+        spec.shards
+            .iter()
+            .filter(|s| s.dedicated)
+            .map(|s| (empty, s)),
+    );
     let shards: Vec<Shard> = order
         .into_iter()
         .zip(0u32..)
@@ -329,6 +359,7 @@ fn build(spec: &TopologySpec, backend_index: &HashMap<&str, usize>) -> Topology 
             id: ShardId(id),
             name: s.name.clone(),
             range,
+            dedicated: s.dedicated,
             backend: backend_index
                 .get(s.backend.as_str())
                 .copied()

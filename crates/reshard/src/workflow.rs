@@ -12,8 +12,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Kind {
-    /// Some tenants to another existing shard.
-    MoveTenants { tenants: Vec<String>, to: String },
+    /// Some tenants to another shard: an existing one, or a dedicated shard the workflow creates (`new_shard`).
+    MoveTenants {
+        tenants: Vec<String>,
+        to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new_shard: Option<NewShard>,
+    },
     /// A key range onto new shards.
     Split { shard: String, into: Vec<NewShard> },
     /// Adjacent key ranges onto one new shard.
@@ -425,6 +430,7 @@ mod tests {
         let kind = Kind::MoveTenants {
             tenants: vec!["42".into()],
             to: "fe-".into(),
+            new_shard: None,
         };
         let mut w = Workflow::new("wf-1", "app", kind, settings, 0);
         w.tables

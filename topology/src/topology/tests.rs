@@ -344,3 +344,63 @@ fn one_full_range_shard_owns_everything() {
         assert_eq!(t.shard_for_keyspace_id(KeyspaceId(u64::MAX)), ShardId(0));
     }
 }
+
+#[test]
+fn a_dedicated_shard_owns_no_keys_and_serves_only_its_pinned_tenants() {
+    let text = FOUR_SHARDS.replace(
+        "pins:\n",
+        "  - { name: acme_corp, backend: db1, database: app_acme, dedicated: true }\npins:\n  - { tenant: 7, shard: acme_corp }\n",
+    );
+    let t = Topology::from_yaml_str(&text).unwrap();
+    assert_eq!(t.shards().len(), 5);
+    let dedicated = t.shard_by_name("acme_corp").unwrap();
+    assert_eq!(dedicated, ShardId(4), "after every key-range shard");
+    assert!(t.shard(dedicated).unwrap().dedicated);
+    assert_eq!(t.route("orders", TenantRef::Int(7)).unwrap(), dedicated);
+    // No unpinned tenant ever lands there, whatever its keyspace id.
+    for tenant in 0..2_000u64 {
+        if tenant == 7 {
+            continue;
+        }
+        assert_ne!(
+            t.route("orders", TenantRef::Int(tenant)).unwrap(),
+            dedicated
+        );
+    }
+    assert_eq!(
+        t.shard_for_keyspace_id(KeyspaceId(u64::MAX)),
+        t.shard_by_name("c0-").unwrap()
+    );
+    // Written back as it was read.
+    let again = Topology::from_yaml_str(&t.to_yaml()).unwrap();
+    assert_eq!(again, t);
+    assert!(t.to_yaml().contains("dedicated: true"));
+}
+
+#[test]
+fn a_dedicated_shard_needs_a_plain_name_and_key_range_shards_beside_it() {
+    for bad in ["40-80", "acme corp", ""] {
+        let text = FOUR_SHARDS.replace(
+            "pins:\n",
+            &format!(
+                "  - {{ name: \"{bad}\", backend: db1, database: app_x, dedicated: true }}\npins:\n"
+            ),
+        );
+        let e = Topology::from_yaml_str(&text).unwrap_err();
+        assert!(
+            e.problems()
+                .iter()
+                .any(|p| matches!(p, crate::Problem::BadDedicatedName { .. })),
+            "{bad:?}: {e}"
+        );
+    }
+    let alone = "version: 1\nkeyspace: app\nbackends: [{name: a, host: h, port: 1}]\n\
+        shards: [{name: big, backend: a, database: d, dedicated: true}]\n";
+    let e = Topology::from_yaml_str(alone).unwrap_err();
+    assert!(
+        e.problems()
+            .iter()
+            .any(|p| matches!(p, crate::Problem::NoShards)),
+        "{e}"
+    );
+}

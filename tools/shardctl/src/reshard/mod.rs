@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use shardgate_reshard::{Kind, NewShard, Phase, Settings, Workflow, WorkflowStore};
-use shardgate_topology::PinTenant;
+use shardgate_topology::{PinTenant, TopologySpec};
 
 pub use crate::topology::pin::tenant_of;
 
@@ -66,9 +66,16 @@ pub enum ReshardCommand {
         /// A tenant to move (repeat for several on the same shard).
         #[arg(long = "tenant", required = true)]
         tenants: Vec<String>,
-        /// The shard to move them to.
+        /// The shard to move them to: an existing one, or the name of a dedicated shard to create (give
+        /// `--backend`).
         #[arg(long)]
         to: String,
+        /// Create `--to` as a dedicated shard (a shard of its own for these tenants) on this backend.
+        #[arg(long)]
+        backend: Option<String>,
+        /// The dedicated shard's database (default `<keyspace>_<name>`).
+        #[arg(long)]
+        database: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -201,20 +208,32 @@ async fn run_async(command: ReshardCommand, out: &mut impl Write) -> anyhow::Res
             create,
             tenants,
             to,
+            backend,
+            database,
             common,
         } => {
-            start(
-                create,
-                common,
-                |_| {
-                    Ok(Kind::MoveTenants {
-                        tenants: tenants.clone(),
-                        to: to.clone(),
-                    })
-                },
-                out,
-            )
-            .await
+            let kind = |served: &TopologySpec| {
+                let exists = served.shards.iter().any(|s| s.name == to);
+                let new_shard = match (&backend, exists) {
+                    (Some(_), true) => {
+                        bail!("shard {to} exists: leave out --backend to move the tenants onto it")
+                    }
+                    (Some(backend), false) => Some(NewShard {
+                        name: to.clone(),
+                        backend: backend.clone(),
+                        database: database
+                            .clone()
+                            .unwrap_or_else(|| format!("{}_{to}", served.keyspace)),
+                    }),
+                    (None, _) => None,
+                };
+                Ok(Kind::MoveTenants {
+                    tenants: tenants.clone(),
+                    to: to.clone(),
+                    new_shard,
+                })
+            };
+            start(create, common, kind, out).await
         }
         ReshardCommand::Split {
             create,
@@ -227,10 +246,10 @@ async fn run_async(command: ReshardCommand, out: &mut impl Write) -> anyhow::Res
             start(
                 create,
                 common,
-                |ks| {
+                |served: &TopologySpec| {
                     Ok(Kind::Split {
                         shard: shard.clone(),
-                        into: new_shards(ks, &into, &backends, &databases)?,
+                        into: new_shards(&served.keyspace, &into, &backends, &databases)?,
                     })
                 },
                 out,
@@ -249,9 +268,9 @@ async fn run_async(command: ReshardCommand, out: &mut impl Write) -> anyhow::Res
             start(
                 create,
                 common,
-                |ks| {
+                |served: &TopologySpec| {
                     let into = new_shards(
-                        ks,
+                        &served.keyspace,
                         std::slice::from_ref(&into),
                         std::slice::from_ref(&backend),
                         &databases,
@@ -308,7 +327,7 @@ fn load(store: &WorkflowStore, id: &str) -> anyhow::Result<Workflow> {
 async fn start(
     create: Create,
     common: Common,
-    kind: impl Fn(&str) -> anyhow::Result<Kind>,
+    kind: impl Fn(&TopologySpec) -> anyhow::Result<Kind>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     if create.workflow.len() > 48 {
@@ -322,9 +341,9 @@ async fn start(
         );
     }
     let served = fleet::served(&create.admins).await?;
-    let kind = kind(&served.keyspace)?;
+    let kind = kind(&served)?;
     plan::check(&served, &kind)?;
-    if let Kind::MoveTenants { tenants, to } = &kind {
+    if let Kind::MoveTenants { tenants, to, .. } = &kind {
         let topology = served.validate()?;
         for t in tenants {
             let tenant = tenant_of(t);

@@ -52,12 +52,26 @@ pub fn with_moves(
     Ok(next)
 }
 
-fn shard_spec(s: &NewShard) -> ShardSpec {
+fn shard_spec(s: &NewShard, dedicated: bool) -> ShardSpec {
     ShardSpec {
         name: s.name.clone(),
         backend: s.backend.clone(),
         database: s.database.clone(),
+        dedicated,
     }
+}
+
+/// `spec` with the dedicated shard a tenant move creates, if it creates one and `spec` lacks it.
+pub fn with_new_shard(spec: &TopologySpec, kind: &Kind) -> TopologySpec {
+    let mut next = spec.clone();
+    let new = match kind {
+        Kind::MoveTenants { new_shard, .. } => new_shard.as_ref(),
+        _ => None,
+    };
+    if let Some(new) = new.filter(|n| !next.shards.iter().any(|s| s.name == n.name)) {
+        next.shards.push(shard_spec(new, true));
+    }
+    next
 }
 
 /// Ownership in `direction` applied to `spec` (not yet validated nor versioned): pins for moved tenants, or the
@@ -68,9 +82,9 @@ pub fn owned(
     direction: Direction,
     original: &TopologySpec,
 ) -> TopologySpec {
-    let mut next = spec.clone();
+    let mut next = with_new_shard(spec, kind);
     match (kind, direction) {
-        (Kind::MoveTenants { tenants, to }, Direction::Forward) => {
+        (Kind::MoveTenants { tenants, to, .. }, Direction::Forward) => {
             for t in tenants {
                 let tenant = tenant_of(t);
                 next.pins.retain(|p| p.tenant != tenant);
@@ -92,11 +106,12 @@ pub fn owned(
         }
         (Kind::Split { shard, into }, Direction::Forward) => {
             next.shards.retain(|s| s.name != *shard);
-            next.shards.extend(into.iter().map(shard_spec));
+            next.shards
+                .extend(into.iter().map(|s| shard_spec(s, false)));
         }
         (Kind::Merge { shards, into }, Direction::Forward) => {
             next.shards.retain(|s| !shards.contains(&s.name));
-            next.shards.push(shard_spec(into));
+            next.shards.push(shard_spec(into, false));
         }
         (Kind::Split { shard, into }, Direction::Back) => {
             next.shards
@@ -130,10 +145,10 @@ pub fn is_owned(spec: &TopologySpec, kind: &Kind, direction: Direction) -> bool 
             .any(|p| p.tenant == tenant && p.shard == *to)
     };
     match (kind, direction) {
-        (Kind::MoveTenants { tenants, to }, Direction::Forward) => {
+        (Kind::MoveTenants { tenants, to, .. }, Direction::Forward) => {
             tenants.iter().all(|t| pinned_to(t, to))
         }
-        (Kind::MoveTenants { tenants, to }, Direction::Back) => {
+        (Kind::MoveTenants { tenants, to, .. }, Direction::Back) => {
             !tenants.iter().any(|t| pinned_to(t, to))
         }
         (Kind::Split { into, .. }, Direction::Forward) => into.iter().all(|s| has(&s.name)),
@@ -169,13 +184,31 @@ pub fn check(spec: &TopologySpec, kind: &Kind) -> anyhow::Result<()> {
         .map(|s| s.name.clone())
         .unwrap_or_default();
     let exists = |name: &str| spec.shards.iter().any(|s| s.name == name);
+    let dedicated = |name: &str| spec.shards.iter().any(|s| s.name == name && s.dedicated);
+    for name in match kind {
+        Kind::Split { shard, .. } => std::slice::from_ref(shard),
+        Kind::Merge { shards, .. } => shards.as_slice(),
+        Kind::MoveTenants { .. } => &[],
+    } {
+        if dedicated(name) {
+            bail!(
+                "{name:?} is a dedicated shard: it owns no key range to split or merge (move its tenants instead)"
+            );
+        }
+    }
     match kind {
-        Kind::MoveTenants { tenants, to } => {
+        Kind::MoveTenants {
+            tenants,
+            to,
+            new_shard,
+        } => {
             if tenants.is_empty() {
                 bail!("name at least one tenant");
             }
-            if !exists(to) {
-                bail!("no shard {to:?} in the topology");
+            if !exists(to) && new_shard.is_none() {
+                bail!(
+                    "no shard {to:?} in the topology (give --backend to create it as a dedicated shard)"
+                );
             }
         }
         Kind::Split { shard, into } => {
@@ -248,6 +281,7 @@ mod tests {
         let kind = Kind::MoveTenants {
             tenants: vec!["42".into()],
             to: "80-".into(),
+            new_shard: None,
         };
         check(&spec(), &kind).unwrap();
         let dual = with_moves(
@@ -367,6 +401,7 @@ mod tests {
         let nowhere = Kind::MoveTenants {
             tenants: vec!["42".into()],
             to: "nowhere".into(),
+            new_shard: None,
         };
         assert!(check(&spec(), &nowhere).is_err());
         let mut pinned = spec();

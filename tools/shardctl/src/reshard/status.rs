@@ -16,7 +16,19 @@ fn bar(fraction: f64, width: usize) -> String {
 
 fn what(w: &Workflow) -> String {
     match &w.kind {
-        Kind::MoveTenants { tenants, to } => format!("move tenant {} to {to}", tenants.join(",")),
+        Kind::MoveTenants {
+            tenants,
+            to,
+            new_shard,
+        } => format!(
+            "move tenant {} to {to}{}",
+            tenants.join(","),
+            if new_shard.is_some() {
+                " (a new dedicated shard)"
+            } else {
+                ""
+            }
+        ),
         Kind::Split { shard, into } => {
             let names: Vec<&str> = into.iter().map(|s| s.name.as_str()).collect();
             format!("split {shard} into {}", names.join(","))

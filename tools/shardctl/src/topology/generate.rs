@@ -56,6 +56,7 @@ fn generate(args: &GenerateArgs) -> anyhow::Result<Topology> {
                 name,
                 backend: backend.map(|b| b.name.clone()).unwrap_or_default(),
                 database: format!("{prefix}_{i:03}"),
+                dedicated: false,
             }
         })
         .collect();

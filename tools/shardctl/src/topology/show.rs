@@ -78,10 +78,18 @@ fn table(topology: &Topology) -> String {
     ];
     for shard in topology.shards() {
         let backend = topology.backend_of(shard);
+        let (start, end) = if shard.dedicated {
+            ("dedicated".to_string(), "-".to_string())
+        } else {
+            (
+                format!("{:016x}", shard.range.start),
+                end_hex(shard.range.end),
+            )
+        };
         rows.push(vec![
             shard.name.clone(),
-            format!("{:016x}", shard.range.start),
-            end_hex(shard.range.end),
+            start,
+            end,
             format!(
                 "{} {}",
                 backend.map(|b| b.name.as_str()).unwrap_or_default(),
@@ -145,8 +153,9 @@ fn to_json(topology: &Topology) -> Value {
             json!({
                 "id": shard.id.0,
                 "name": shard.name,
-                "start": format!("{:016x}", shard.range.start),
-                "end": shard.range.end.map(|e| format!("{e:016x}")),
+                "start": (!shard.dedicated).then(|| format!("{:016x}", shard.range.start)),
+                "end": shard.range.end.filter(|_| !shard.dedicated).map(|e| format!("{e:016x}")),
+                "dedicated": shard.dedicated,
                 "backend": backend.map(|b| b.name.as_str()),
                 "address": address(backend),
                 "database": shard.database,

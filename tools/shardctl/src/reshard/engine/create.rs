@@ -5,7 +5,13 @@ use super::*;
 impl Controller {
     pub(super) async fn create(&mut self) -> anyhow::Result<()> {
         let (sources, targets) = self.sides(Direction::Forward);
-        let new_shard = !matches!(self.wf.kind, Kind::MoveTenants { .. });
+        let new_shard = !matches!(
+            self.wf.kind,
+            Kind::MoveTenants {
+                new_shard: None,
+                ..
+            }
+        );
         if new_shard {
             for t in &targets {
                 let mut conn = self.connect(t, false).await?;
@@ -47,6 +53,18 @@ impl Controller {
                     conn.query_drop(&ddl).await?;
                 }
             }
+        }
+        // A tenant's new dedicated shard joins the topology now, empty (nothing is pinned to it yet), so that schema
+        // changes sent through the proxies reach it from here on.
+        let served = fleet::served(&self.wf.settings.admins).await?;
+        let mut grown = plan::with_new_shard(&served, &self.wf.kind);
+        if grown.shards.len() != served.shards.len() {
+            grown.version = served.version + 1;
+            grown
+                .validate()
+                .context("the topology with the new shard is invalid")?;
+            fleet::publish(&self.wf.settings.admins, &grown).await?;
+            fleet::wait_for(&self.wf.settings.admins, grown.version, ACK_WAIT).await?;
         }
         stall(Phase::Create).await;
         // Change capture on the sources; on the targets too, for a reverse after the cutover (nothing writes the

@@ -113,6 +113,27 @@ impl Controller {
         self.remove_capture(&sources).await?;
         self.remove_capture(&targets).await?;
         match &self.wf.kind {
+            Kind::MoveTenants {
+                new_shard: Some(new),
+                ..
+            } => {
+                // The dedicated shard the workflow made leaves the topology, then its database goes.
+                let served = fleet::served(&self.wf.settings.admins).await?;
+                if served.shards.iter().any(|s| s.name == new.name)
+                    && !served.pins.iter().any(|p| p.shard == new.name)
+                {
+                    let mut next = served.clone();
+                    next.version += 1;
+                    next.shards.retain(|s| s.name != new.name);
+                    next.validate()
+                        .context("the topology without the new shard is invalid")?;
+                    fleet::publish(&self.wf.settings.admins, &next).await?;
+                    fleet::wait_for(&self.wf.settings.admins, next.version, ACK_WAIT).await?;
+                }
+                let mut conn = self.connect(&new.name, false).await?;
+                conn.query_drop(format!("DROP DATABASE IF EXISTS {}", quote(&new.database)))
+                    .await?;
+            }
             Kind::MoveTenants { .. } => {
                 for i in 0..self.wf.tables.len() {
                     let t = self.wf.tables[i].clone();

@@ -108,7 +108,7 @@ impl Controller {
         let new: Vec<&shardgate_reshard::NewShard> = match &wf.kind {
             Kind::Split { into, .. } => into.iter().collect(),
             Kind::Merge { into, .. } => vec![into],
-            Kind::MoveTenants { .. } => Vec::new(),
+            Kind::MoveTenants { new_shard, .. } => new_shard.iter().collect(),
         };
         for s in new {
             let b = backend(&s.backend)
