@@ -82,3 +82,68 @@ async fn a_tenant_moves_under_load_to_a_dedicated_shard_the_workflow_creates() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cancelling_a_move_to_a_new_dedicated_shard_removes_the_shard_and_its_database() {
+    bounded(async {
+        let setup = move_setup([3_000, 2_000, 1_000], [200, 200, 200]).await;
+        let ctl = Shardctl::new(setup.cluster.proxy());
+        let moving = MOVING.to_string();
+        let mut args: Vec<String> = [
+            "move-tenant",
+            "--workflow",
+            "own43",
+            "--tenant",
+            &moving,
+            "--to",
+            "big43",
+            "--backend",
+            "db1",
+            "--stop-after",
+            "verify",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(ctl.admin_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ctl.run(&args, &[]).await.assert_ok();
+        let databases = |names: Vec<String>| names.iter().any(|n| n == "app_big43");
+        let db1 = &setup.cluster.backends()[1];
+        assert!(
+            databases(db1.query(None, "SHOW DATABASES").await),
+            "the copy exists before the cancel"
+        );
+        let (_, yaml) = setup.cluster.proxy().admin_get("/topology").await;
+        assert!(
+            yaml.contains("big43"),
+            "the new shard is served while the copy runs"
+        );
+
+        ctl.run(&["cancel", "--workflow", "own43"], &[])
+            .await
+            .assert_ok();
+        assert_eq!(ctl.status("own43").await.phase(), "cancelled");
+        let (_, yaml) = setup.cluster.proxy().admin_get("/topology").await;
+        assert!(
+            !yaml.contains("big43"),
+            "the shard left the topology:\n{yaml}"
+        );
+        assert!(!yaml.contains("moves:"), "no move left:\n{yaml}");
+        assert!(
+            !databases(db1.query(None, "SHOW DATABASES").await),
+            "its database is dropped"
+        );
+        super::check::no_triggers_left(&setup.cluster).await;
+        // The tenant still reads its rows where they always were.
+        let mut conn = setup.cluster.proxy_conn().await;
+        let n: Option<u64> = conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM `orders` WHERE tenant_id = {MOVING}"
+            ))
+            .await
+            .expect("select");
+        assert_eq!(n, Some(3_000));
+    })
+    .await;
+}
