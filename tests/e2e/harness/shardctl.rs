@@ -225,6 +225,14 @@ impl Shardctl {
         }
     }
 
+    /// Runs `shardctl reshard ARGS --admin … --state-dir DIR` (a command that creates a workflow) to its end.
+    pub async fn run_creating(&self, args: &[&str]) -> Finished {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(self.admin_args());
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.run(&all, &[]).await
+    }
+
     /// Runs `shardctl reshard ARGS --state-dir DIR` to its end (within [`RUN_ALLOWANCE`]).
     pub async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Finished {
         self.spawn(args, env).wait(RUN_ALLOWANCE).await
@@ -411,6 +419,16 @@ impl Record {
             .and_then(|t| t.as_array())
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Asserts the workflow ended in `phase` after a verify pass found every chunk equal.
+    pub fn assert_ended(&self, phase: &str) {
+        assert_eq!(self.phase(), phase, "{:?}", self.0);
+        assert!(
+            self.verify_clean(),
+            "verify ended clean: {:?}",
+            self.0["verify"]
+        );
     }
 
     /// `verify.clean`.

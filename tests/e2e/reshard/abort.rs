@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use shardgate_topology::PinTenant;
 
 use super::check::{self, Place};
 use super::data::{ROW_COLUMNS, TABLES};
@@ -103,19 +102,7 @@ async fn a_cutover_that_cannot_drain_in_time_aborts_and_traffic_stays_on_the_sou
         );
 
         let topology = check::served_topology(cluster).await;
-        assert!(
-            topology
-                .pins()
-                .iter()
-                .all(|p| p.tenant != PinTenant::Int(MOVING)),
-            "no pin for the tenant: {}",
-            topology.to_yaml()
-        );
-        assert_eq!(
-            check::owner_name(&topology, MOVING),
-            setup.source,
-            "the source still owns the tenant"
-        );
+        check::assert_unpinned_on(&topology, MOVING, &setup.source, "after the abort");
         txn.query_drop("COMMIT")
             .await
             .expect("the open transaction commits after the abort");

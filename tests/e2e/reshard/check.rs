@@ -54,6 +54,23 @@ pub fn place_of(cluster: &Cluster, topology: &Topology, name: &str) -> Place {
 }
 
 /// The name of the shard `topology` routes `tenant` to.
+/// Asserts `tenant` has no pin and so lives where the hash puts it, on `home` (`when`: for the message).
+pub fn assert_unpinned_on(topology: &Topology, tenant: u64, home: &str, when: &str) {
+    assert!(
+        topology
+            .pins()
+            .iter()
+            .all(|p| p.tenant != shardgate_topology::PinTenant::Int(tenant)),
+        "no pin for tenant {tenant} {when}: {}",
+        topology.to_yaml()
+    );
+    assert_eq!(
+        owner_name(topology, tenant),
+        home,
+        "tenant {tenant} lives on {home} {when}"
+    );
+}
+
 pub fn owner_name(topology: &Topology, tenant: u64) -> String {
     let id = topology
         .route(TABLES[0], TenantRef::Int(tenant))

@@ -15,27 +15,23 @@ async fn a_tenant_moves_under_load_to_a_dedicated_shard_the_workflow_creates() {
         let ctl = Shardctl::new(setup.cluster.proxy());
         let load = Workload::start(&setup.cluster, &setup.tenants, LOAD);
         let moving = MOVING.to_string();
-        let mut args: Vec<String> = [
-            "move-tenant",
-            "--workflow",
-            "own42",
-            "--tenant",
-            &moving,
-            "--to",
-            "big42",
-            "--backend",
-            "db1",
-            "--stop-after",
-            "complete",
-            "--chunk-rows",
-            "500",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(ctl.admin_args());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = ctl.run(&args, &[]).await;
+        let run = ctl
+            .run_creating(&[
+                "move-tenant",
+                "--workflow",
+                "own42",
+                "--tenant",
+                &moving,
+                "--to",
+                "big42",
+                "--backend",
+                "db1",
+                "--stop-after",
+                "complete",
+                "--chunk-rows",
+                "500",
+            ])
+            .await;
         let report = load.stop().await;
         run.assert_ok();
         report.assert_clean(false);
@@ -89,7 +85,7 @@ async fn cancelling_a_move_to_a_new_dedicated_shard_removes_the_shard_and_its_da
         let setup = move_setup([3_000, 2_000, 1_000], [200, 200, 200]).await;
         let ctl = Shardctl::new(setup.cluster.proxy());
         let moving = MOVING.to_string();
-        let mut args: Vec<String> = [
+        ctl.run_creating(&[
             "move-tenant",
             "--workflow",
             "own43",
@@ -101,13 +97,9 @@ async fn cancelling_a_move_to_a_new_dedicated_shard_removes_the_shard_and_its_da
             "db1",
             "--stop-after",
             "verify",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(ctl.admin_args());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ctl.run(&args, &[]).await.assert_ok();
+        ])
+        .await
+        .assert_ok();
         let databases = |names: Vec<String>| names.iter().any(|n| n == "app_big43");
         let db1 = &setup.cluster.backends()[1];
         assert!(

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use shardgate_topology::PinTenant;
 
 use super::check::{self, Place};
 use super::data::{ROW_COLUMNS, TABLES};
@@ -210,19 +209,7 @@ async fn a_switched_move_reverses_under_load_and_cuts_over_again() {
         assert_eq!(record.phase(), "reversed", "{:?}", record.0);
         assert_eq!(outcomes(&record), ["switched", "reversed"]);
         let topology = check::served_topology(cluster).await;
-        assert!(
-            topology
-                .pins()
-                .iter()
-                .all(|p| p.tenant != PinTenant::Int(MOVING)),
-            "no pin for the tenant after the reverse: {}",
-            topology.to_yaml()
-        );
-        assert_eq!(
-            check::owner_name(&topology, MOVING),
-            setup.source,
-            "the source owns the tenant again"
-        );
+        check::assert_unpinned_on(&topology, MOVING, &setup.source, "after the reverse");
         for (key, row) in &marks {
             assert_eq!(
                 &row_at(cluster, &source, *key).await,
@@ -362,12 +349,7 @@ async fn pause_stops_the_copy_and_resume_finishes_it() {
         report.assert_clean(false);
 
         let record = ctl.status("pause42").await;
-        assert_eq!(record.phase(), "complete", "{:?}", record.0);
-        assert!(
-            record.verify_clean(),
-            "verify ended clean: {:?}",
-            record.0["verify"]
-        );
+        record.assert_ended("complete");
         let copied = record.tables_sum("rows_copied");
         assert!(copied >= 20_000, "every bulk row was copied ({copied})");
         let text = terminal_status(&ctl, "pause42").await;

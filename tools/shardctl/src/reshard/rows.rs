@@ -265,31 +265,8 @@ pub async fn differing_keys(
         range.0,
         range.1,
     );
-    let side = |rows: Vec<(String, u64)>, into: &mut HashMap<String, Option<u64>>| {
-        for (key, hash) in rows {
-            // A key twice on one side (two targets of a split) never matches.
-            let seen = into.insert(key.clone(), Some(hash));
-            if seen.is_some() {
-                into.insert(key, None);
-            }
-        }
-    };
-    let mut source = HashMap::new();
-    for (shard, conn) in sources.iter_mut() {
-        let rows: Vec<(String, u64)> = conn
-            .query(&query)
-            .await
-            .map_err(sql(format!("row hashes of {} on {shard}", table.table)))?;
-        side(rows, &mut source);
-    }
-    let mut target = HashMap::new();
-    for (shard, conn) in targets.iter_mut() {
-        let rows: Vec<(String, u64)> = conn
-            .query(&query)
-            .await
-            .map_err(sql(format!("row hashes of {} on {shard}", table.table)))?;
-        side(rows, &mut target);
-    }
+    let source = row_hashes(sources, &query, &table.table).await?;
+    let target = row_hashes(targets, &query, &table.table).await?;
     let mut differing: HashSet<String> = HashSet::new();
     for (key, hash) in &source {
         if hash.is_none() || target.get(key) != Some(hash) {
@@ -302,6 +279,28 @@ pub async fn differing_keys(
         }
     }
     Ok(differing)
+}
+
+/// Each row's hash by key over `conns`; `None` for a key found twice (on two targets of a split), which matches
+/// nothing.
+async fn row_hashes(
+    conns: &mut Targets,
+    query: &str,
+    table: &str,
+) -> Result<HashMap<String, Option<u64>>, RowsError> {
+    let mut hashes = HashMap::new();
+    for (shard, conn) in conns.iter_mut() {
+        let rows: Vec<(String, u64)> = conn
+            .query(query)
+            .await
+            .map_err(sql(format!("row hashes of {table} on {shard}")))?;
+        for (key, hash) in rows {
+            if hashes.insert(key.clone(), Some(hash)).is_some() {
+                hashes.insert(key, None);
+            }
+        }
+    }
+    Ok(hashes)
 }
 
 /// The keys of `table` with captured changes of `workflow` not yet applied, over `sources`.

@@ -67,30 +67,7 @@ impl Controller {
             fleet::wait_for(&self.wf.settings.admins, grown.version, ACK_WAIT).await?;
         }
         stall(Phase::Create).await;
-        // Change capture on the sources; on the targets too, for a reverse after the cutover (nothing writes the
-        // moving keys there before it, the controller's own writes aside).
-        for s in sources.iter().chain(targets.iter()) {
-            let mut conn = self.connect(s, true).await?;
-            conn.query_drop(capture::create_changelog()).await?;
-            for t in self.tables_on(s) {
-                if t.tenant_column.is_none() && !sources.contains(s) {
-                    continue;
-                }
-                let filter = self.filter(&t);
-                for ddl in capture::drop_triggers(&self.wf.id, &t.table, Purpose::Capture)
-                    .into_iter()
-                    .chain(capture::capture_triggers(
-                        &self.wf.id,
-                        &t.table,
-                        &t.key_columns,
-                        &filter,
-                    ))
-                {
-                    ddl_patiently(&mut conn, &ddl_tag(&self.wf.id), &ddl).await?;
-                }
-            }
-        }
-        self.say("target schemas and change capture in place");
+        self.say("target schemas in place");
         Ok(())
     }
 
@@ -222,20 +199,43 @@ impl Controller {
     // ---- dual-write -----------------------------------------------------------------------------------------
 
     pub(super) async fn dual_write(&mut self) -> anyhow::Result<()> {
-        let served = fleet::served(&self.wf.settings.admins).await?;
-        let next = plan::with_moves(
-            &served,
-            &self.wf.id,
-            &self.wf.kind,
-            &self.resting(Direction::Back),
-            self.wf.settings.hold_ms,
-        )?;
-        fleet::publish(&self.wf.settings.admins, &next).await?;
+        let next = self.publish_moves(&self.resting(Direction::Back)).await?;
         self.wf.dual_write_version = Some(next.version);
         self.save()?;
         stall(Phase::DualWrite).await;
         fleet::wait_for(&self.wf.settings.admins, next.version, ACK_WAIT).await?;
         self.say(&format!("every proxy serves version {}", next.version));
+        self.capture().await?;
+        self.say("change capture in place");
+        Ok(())
+    }
+
+    /// Dual-write proper, once every proxy knows of the move: change capture on the sources, and on the targets too,
+    /// for a reverse after the cutover (nothing writes the moving keys there before it, the controller's own writes
+    /// aside). A write committed before is in the source when the backfill reads it.
+    async fn capture(&mut self) -> anyhow::Result<()> {
+        let (sources, targets) = self.sides(Direction::Forward);
+        for s in sources.iter().chain(targets.iter()) {
+            let mut conn = self.connect(s, true).await?;
+            conn.query_drop(capture::create_changelog()).await?;
+            for t in self.tables_on(s) {
+                if t.tenant_column.is_none() && !sources.contains(s) {
+                    continue;
+                }
+                let filter = self.filter(&t);
+                for ddl in capture::drop_triggers(&self.wf.id, &t.table, Purpose::Capture)
+                    .into_iter()
+                    .chain(capture::capture_triggers(
+                        &self.wf.id,
+                        &t.table,
+                        &t.key_columns,
+                        &filter,
+                    ))
+                {
+                    ddl_patiently(&mut conn, &ddl_tag(&self.wf.id), &ddl).await?;
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -67,19 +67,8 @@ impl Controller {
     }
 
     pub(super) async fn remove_moves(&self) -> anyhow::Result<()> {
-        let served = fleet::served(&self.wf.settings.admins).await?;
-        if served.moves.iter().any(|m| m.workflow == self.wf.id) {
-            let next = plan::with_moves(
-                &served,
-                &self.wf.id,
-                &self.wf.kind,
-                &[],
-                self.wf.settings.hold_ms,
-            )?;
-            fleet::publish(&self.wf.settings.admins, &next).await?;
-            fleet::wait_for(&self.wf.settings.admins, next.version, ACK_WAIT).await?;
-        }
-        Ok(())
+        let next = self.publish_moves(&[]).await?;
+        fleet::wait_for(&self.wf.settings.admins, next.version, ACK_WAIT).await
     }
 
     pub(super) async fn cleanup(&mut self) -> anyhow::Result<()> {

@@ -91,36 +91,31 @@ impl Controller {
     ) -> anyhow::Result<Self> {
         let original = TopologySpec::from_yaml_str(&wf.original_topology)
             .context("the workflow's original topology")?;
-        let mut endpoints = HashMap::new();
-        let backend = |name: &str| original.backends.iter().find(|b| b.name == name);
-        for s in &original.shards {
-            if let Some(b) = backend(&s.backend) {
-                endpoints.insert(
-                    s.name.clone(),
-                    Endpoint {
-                        host: b.host.clone(),
-                        port: b.port,
-                        database: s.database.clone(),
-                    },
-                );
-            }
-        }
         let new: Vec<&shardgate_reshard::NewShard> = match &wf.kind {
             Kind::Split { into, .. } => into.iter().collect(),
             Kind::Merge { into, .. } => vec![into],
             Kind::MoveTenants { new_shard, .. } => new_shard.iter().collect(),
         };
-        for s in new {
-            let b = backend(&s.backend)
-                .with_context(|| format!("no backend {:?} in the topology", s.backend))?;
-            endpoints.insert(
-                s.name.clone(),
-                Endpoint {
-                    host: b.host.clone(),
-                    port: b.port,
-                    database: s.database.clone(),
-                },
-            );
+        // Every shard of the original topology, and the ones the workflow creates: name, backend, database.
+        let shards = original
+            .shards
+            .iter()
+            .map(|s| (&s.name, &s.backend, &s.database, false))
+            .chain(new.iter().map(|s| (&s.name, &s.backend, &s.database, true)));
+        let mut endpoints = HashMap::new();
+        for (name, backend, database, created) in shards {
+            let found = original.backends.iter().find(|b| b.name == *backend);
+            let b = match found {
+                Some(b) => b,
+                None if created => bail!("no backend {backend:?} in the topology"),
+                None => continue,
+            };
+            let endpoint = Endpoint {
+                host: b.host.clone(),
+                port: b.port,
+                database: database.clone(),
+            };
+            endpoints.insert(name.clone(), endpoint);
         }
         Ok(Controller {
             store,
@@ -244,6 +239,25 @@ impl Controller {
             }
         }
         unique
+    }
+
+    /// Publishes the served topology with this workflow's moves replaced by `entries` (nothing when they are so
+    /// already); returns the version the proxies are to serve.
+    async fn publish_moves(&self, entries: &[(String, MoveState)]) -> anyhow::Result<TopologySpec> {
+        let admins = &self.wf.settings.admins;
+        let served = fleet::served(admins).await?;
+        let next = plan::with_moves(
+            &served,
+            &self.wf.id,
+            &self.wf.kind,
+            entries,
+            self.wf.settings.hold_ms,
+        )?;
+        if next.moves == served.moves {
+            return Ok(served);
+        }
+        fleet::publish(admins, &next).await?;
+        Ok(next)
     }
 
     async fn connect_all(&self, shards: &[String]) -> anyhow::Result<Targets> {

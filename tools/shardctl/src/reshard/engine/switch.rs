@@ -74,17 +74,10 @@ impl Controller {
         }
         // A previous attempt may have died holding or fenced: undo it first.
         self.drop_fences(&from, Duration::from_secs(30)).await?;
-        let announced = plan::with_moves(
-            &served,
-            &self.wf.id,
-            &self.wf.kind,
-            &self.announced(direction, MoveState::DualWrite),
-            self.wf.settings.hold_ms,
-        )?;
-        if announced.moves != served.moves {
-            fleet::publish(&self.wf.settings.admins, &announced).await?;
-            fleet::wait_for(&self.wf.settings.admins, announced.version, ACK_WAIT).await?;
-        }
+        let announced = self
+            .publish_moves(&self.announced(direction, MoveState::DualWrite))
+            .await?;
+        fleet::wait_for(&self.wf.settings.admins, announced.version, ACK_WAIT).await?;
         // Start with a small backlog, so that the hold is short.
         for _ in 0..25 {
             self.apply_round(direction, CATCH_UP_BATCHES).await?;
@@ -121,15 +114,8 @@ impl Controller {
                 let held = started.elapsed().as_millis() as u64;
                 // Release to the side that owns the keys: no fence, no hold.
                 self.drop_fences(&from, Duration::from_secs(30)).await?;
-                let served = fleet::served(&self.wf.settings.admins).await?;
-                let released = plan::with_moves(
-                    &served,
-                    &self.wf.id,
-                    &self.wf.kind,
-                    &self.announced(direction, MoveState::DualWrite),
-                    self.wf.settings.hold_ms,
-                )?;
-                fleet::publish(&self.wf.settings.admins, &released).await?;
+                self.publish_moves(&self.announced(direction, MoveState::DualWrite))
+                    .await?;
                 let reason = format!("{reason:#}");
                 self.wf.cutovers.push(CutoverReport {
                     at: now(),
@@ -174,15 +160,9 @@ impl Controller {
             Ok(bound - used)
         };
         let admins = self.wf.settings.admins.clone();
-        let served = fleet::served(&admins).await?;
-        let held = plan::with_moves(
-            &served,
-            &self.wf.id,
-            &self.wf.kind,
-            &self.announced(direction, MoveState::Hold),
-            self.wf.settings.hold_ms,
-        )?;
-        fleet::publish(&admins, &held).await?;
+        let held = self
+            .publish_moves(&self.announced(direction, MoveState::Hold))
+            .await?;
         fleet::wait_for(
             &admins,
             held.version,
