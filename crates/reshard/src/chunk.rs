@@ -83,35 +83,38 @@ pub fn select_chunk(
     )
 }
 
-/// Deletes the moving rows of `table` in the key range (`after`, `upto`]: a chunk about to be copied again.
-pub fn delete_range(
-    table: &str,
-    key_columns: &[String],
-    filter: &str,
-    after: Option<&[String]>,
-    upto: Option<&[String]>,
-) -> String {
-    format!(
-        "DELETE FROM {} WHERE {}",
-        quote(table),
-        range(filter, key_columns, after, upto)
-    )
+/// The moving rows of one table in the key range (`after`, `upto`] (either end open when `None`).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRange<'a> {
+    pub table: &'a str,
+    pub key_columns: &'a [String],
+    pub filter: &'a str,
+    pub after: Option<&'a [String]>,
+    pub upto: Option<&'a [String]>,
 }
 
-/// The rows of `table` in the key range (`after`, `upto`], locked: a chunk copied again after verify found it
-/// differing.
-pub fn select_range(
-    table: &str,
-    key_columns: &[String],
-    filter: &str,
-    after: Option<&[String]>,
-    upto: Option<&[String]>,
-) -> String {
-    format!(
-        "SELECT * FROM {} WHERE {} FOR UPDATE",
-        quote(table),
-        range(filter, key_columns, after, upto)
-    )
+impl KeyRange<'_> {
+    fn condition(&self) -> String {
+        range(self.filter, self.key_columns, self.after, self.upto)
+    }
+
+    /// Deletes the range's rows: a chunk about to be copied again.
+    pub fn delete(&self) -> String {
+        format!(
+            "DELETE FROM {} WHERE {}",
+            quote(self.table),
+            self.condition()
+        )
+    }
+
+    /// The range's rows, locked: a chunk copied again after verify found it differing.
+    pub fn select_locked(&self) -> String {
+        format!(
+            "SELECT * FROM {} WHERE {} FOR UPDATE",
+            quote(self.table),
+            self.condition()
+        )
+    }
 }
 
 /// The key `n` rows after `after` (the end of a verify chunk), or nothing when fewer rows are left.

@@ -96,13 +96,18 @@ impl WorkflowStore {
     /// Asks the controller of `id` to stop copying (`true`) or to go on. Kept beside the record, not in it, so that
     /// the request and the controller's checkpoints never overwrite each other.
     pub fn set_paused(&self, id: &str, paused: bool) -> Result<(), StoreError> {
-        let path = self.flag(id, "paused")?;
+        self.set_flag(id, "paused", paused)
+    }
+
+    /// Creates (`on`) or removes the flag file `<id>.<what>`.
+    fn set_flag(&self, id: &str, what: &str, on: bool) -> Result<(), StoreError> {
+        let path = self.flag(id, what)?;
         let io = |source| StoreError::Io {
             path: path.clone(),
             source,
         };
-        if paused {
-            std::fs::write(&path, b"paused\n").map_err(io)
+        if on {
+            std::fs::write(&path, format!("{what}\n")).map_err(io)
         } else {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
@@ -118,19 +123,7 @@ impl WorkflowStore {
     /// Asks a running controller of `id` to stop so that the workflow can be cancelled (`false`: the request is
     /// withdrawn, once the cancel runs).
     pub fn request_cancel(&self, id: &str, on: bool) -> Result<(), StoreError> {
-        let path = self.flag(id, "cancel")?;
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
-        if on {
-            std::fs::write(&path, b"cancel\n").map_err(io)
-        } else {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
-                _ => Ok(()),
-            }
-        }
+        self.set_flag(id, "cancel", on)
     }
 
     pub fn cancel_requested(&self, id: &str) -> bool {

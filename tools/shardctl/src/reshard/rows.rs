@@ -356,14 +356,15 @@ pub async fn recopy_range(
     resolver: &Resolver,
     range: (Option<&[String]>, Option<&[String]>),
 ) -> Result<u64, RowsError> {
-    let (after, upto) = range;
-    let select = chunk::select_range(
-        &table.table,
-        &table.key_columns,
-        &filter.sql(""),
-        after,
-        upto,
-    );
+    let filter_sql = filter.sql("");
+    let rows_in = chunk::KeyRange {
+        table: &table.table,
+        key_columns: &table.key_columns,
+        filter: &filter_sql,
+        after: range.0,
+        upto: range.1,
+    };
+    let select = rows_in.select_locked();
     let mut rows: Vec<Row> = Vec::new();
     for (shard, src) in sources.iter_mut() {
         begin(src).await?;
@@ -373,13 +374,7 @@ pub async fn recopy_range(
         )))?;
         rows.append(&mut part);
     }
-    let delete = chunk::delete_range(
-        &table.table,
-        &table.key_columns,
-        &filter.sql(""),
-        after,
-        upto,
-    );
+    let delete = rows_in.delete();
     for (shard, conn) in targets.iter_mut() {
         conn.query_drop(&delete).await.map_err(sql(format!(
             "clearing a range of {} on {shard}",
@@ -445,22 +440,13 @@ pub async fn apply_changes(
         write_rows(targets, table, resolver, &rows).await?;
         commit(src).await?;
     }
-    // One primary-key lookup per entry: a `seq IN (…)` over a small changelog is read whole, and would wait on an
-    // entry a client's open transaction has just written.
     let seqs: Vec<u64> = changes.iter().map(|(seq, _, _)| *seq).collect();
     for batch in seqs.chunks(100) {
-        let forget: Vec<String> = batch
-            .iter()
-            .map(|seq| {
-                format!(
-                    "DELETE FROM {} WHERE seq = {seq}",
-                    quote(capture::CHANGELOG_TABLE)
-                )
-            })
-            .collect();
-        src.query_drop(forget.join("; "))
-            .await
-            .map_err(sql("forgetting applied changes"))?;
+        if let Some(forget) = capture::forget_changes(batch) {
+            src.query_drop(forget)
+                .await
+                .map_err(sql("forgetting applied changes"))?;
+        }
     }
     Ok(changes.len() as u64)
 }
