@@ -78,15 +78,9 @@ RUN_GRACE_S=30
 DRAIN_DEADLINE_S=60
 TARGETS=(direct shardgate)
 
-# "pid:name" of every process this run started, in start order; cleanup stops them in reverse.
-STARTED=()
-STATE=""
-STATE_IS_TEMP=0
 # The loadgen of the run in progress, and the sampling client (a coprocess), for cleanup.
 LOADGEN_PID=""
 SAMPLER_CLIENT_PID=""
-
-is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
 
 # The largest of BENCH_CONNECTIONS.
 max_count() {
@@ -104,20 +98,8 @@ check_settings() {
     is_count "$ROUNDS" || die "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'"
     is_count "$TENANTS" || die "BENCH_TENANTS must be a positive integer, not '$TENANTS'"
     { is_count "$SAMPLE_MS" && [ "$SAMPLE_MS" -ge 50 ]; } || die "BENCH_SAMPLE_MS must be an integer >= 50"
-    for c in "$MARIADB_PORT" "$PROXY_PORT"; do
-        { is_count "$c" && [ "$c" -lt 65536 ]; } || die "bad port '$c'"
-        ! port_accepts "$c" || die "port $c is taken; choose others with BENCH_*_PORT"
-    done
+    check_ports "$MARIADB_PORT" "$PROXY_PORT"
 }
-
-ensure_tools() {
-    ensure_mariadb
-    command -v python3 >/dev/null 2>&1 || apt_install python3
-    command -v python3 >/dev/null 2>&1 || die "python3 still missing after installing it"
-    command -v cargo >/dev/null 2>&1 || die "cargo not found (needed to build shardgate)"
-}
-
-BIN_DIR="${CARGO_TARGET_DIR:-$SHARDGATE_REPO/target}/release"
 
 # Raises the soft open-files limit for this shell and what it starts: loadgen holds every client connection, the
 # proxy every client and backend connection, mariadbd (which sets its own from --open-files-limit) all of them.
@@ -138,46 +120,15 @@ raise_fd_limit() {
 }
 
 cleanup() {
-    local rc=$? i
+    local rc=$?
     trap - EXIT INT TERM
     # A run cut short: its loadgen and the sampling client first.
     [ -z "$LOADGEN_PID" ] || stop_all "$LOADGEN_PID:loadgen"
     [ -z "$SAMPLER_CLIENT_PID" ] || stop_all "$SAMPLER_CLIENT_PID:sampling client"
-    # One at a time, newest first: the proxy before the server it talks to.
-    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_all "${STARTED[i]}"; done
-    if [ -n "$STATE" ]; then
-        if [ "$rc" -eq 0 ] && [ "$STATE_IS_TEMP" = 1 ] && [ "${BENCH_KEEP_STATE:-0}" != 1 ]; then
-            rm -rf "$STATE"
-        else
-            log "state (logs, loadgen output) kept in $STATE"
-        fi
-    fi
-    exit "$rc"
+    finish_cleanup "$rc" "logs, loadgen output"
 }
 
-make_state() {
-    if [ -n "${SHARDGATE_BENCH_STATE:-}" ]; then
-        STATE="$SHARDGATE_BENCH_STATE"
-        mkdir -p "$STATE"
-    else
-        STATE="$(mktemp -d "${TMPDIR:-/tmp}/shardgate-bench-connections.XXXXXX")"
-        STATE_IS_TEMP=1
-    fi
-    STATE="$(cd "$STATE" && pwd)"
-    rm -rf "$STATE/mariadb" "$STATE/runs"
-    mkdir -p "$STATE/mariadb" "$STATE/runs"
-    log "state folder: $STATE"
-}
-
-# Client command lines: passwordless root on the server, and app/app in the keyspace through shardgate, over TCP.
-DB_CLIENT=(mariadb --no-defaults --protocol=TCP --connect-timeout=5 -h127.0.0.1 -P"$MARIADB_PORT" -uroot
-    --batch --skip-column-names)
-PROXY_CLIENT=(mariadb --no-defaults --protocol=TCP --connect-timeout=5 -h127.0.0.1 -P"$PROXY_PORT" -uapp -papp
-    -D"$KEYSPACE" --batch --skip-column-names)
-db_sql() { "${DB_CLIENT[@]}" "$@"; }
-proxy_sql() { "${PROXY_CLIENT[@]}" "$@"; }
-
-shard_db() { printf '%s_%03d' "$KEYSPACE" "$1"; }
+set_clients
 
 # loadgen's URL for target $1. prefer_socket=false: otherwise mysql_async asks for @@socket and moves a loopback
 # connection to the server's Unix socket, so direct would not go over TCP as the proxy's clients do.
@@ -203,49 +154,23 @@ read_server_limits() {
     log "mariadb: max_connections $SERVER_MAX_CONNS, open_files_limit $SERVER_OPEN_FILES"
 }
 
-create_databases() {
-    local s statements="CREATE DATABASE \`$DIRECT_DB\`;"
-    for ((s = 0; s < SHARDS; s++)); do statements+="CREATE DATABASE \`$(shard_db "$s")\`;"; done
-    db_sql -e "$statements"
-    log "databases $DIRECT_DB and $(shard_db 0)..$(shard_db $((SHARDS - 1))) created"
-}
-
 write_shardgate_config() {
-    "$BIN_DIR/shardctl" topology generate --shards "$SHARDS" --keyspace "$KEYSPACE" --database-prefix "$KEYSPACE" \
-        --backend "db0=127.0.0.1:$MARIADB_PORT" >"$STATE/topology.yaml"
-    "$BIN_DIR/shardctl" topology validate "$STATE/topology.yaml" >/dev/null \
-        || die "generated topology $STATE/topology.yaml is invalid"
-    cat >"$STATE/shardgate.yaml" <<YAML
-# Written by deploy/bench-connections.sh; see deploy/shardgate.example.yaml for every setting.
-listen: "127.0.0.1:$PROXY_PORT"
-admin_listen: "127.0.0.1:$ADMIN_PORT"
+    # shellcheck disable=SC2119 # no tables of its own: loadgen_items is sharded by tenant_id, the default
+    write_topology
+    write_shardgate_yaml
+    cat >>"$STATE/shardgate.yaml" <<YAML
 # 10,000 clients, plus the warm-up's and the sampler's.
 max_client_connections: 12000
-users:
-  - name: app
-    password: app
-backend:
-  user: root
-  password: ""
 pool:
   max_size: $POOL_MAX_SIZE
   acquire_timeout_ms: 5000
   connect_timeout_ms: 3000
-topology:
-  file: topology.yaml
 YAML
     [ -z "$PROXY_EXTRA_CONFIG" ] || printf '%s\n' "$PROXY_EXTRA_CONFIG" >>"$STATE/shardgate.yaml"
 }
 
-# loadgen --prepare on target $1 (DDL fans out to every shard through shardgate; one INSERT per tenant), followed
-# by loadgen's one-second run on one connection.
-prepare_target() {
-    local out="$STATE/runs/prepare-$1"
-    log "loadgen --prepare on $1: $TENANTS tenants x $ROWS_PER_TENANT rows"
-    timeout --kill-after=10 $((120 + TENANTS / 20)) "$BIN_DIR/loadgen" --url "$(target_url "$1")" --prepare \
-        --tenants "$TENANTS" --rows-per-tenant "$ROWS_PER_TENANT" --connections 1 --seconds 1 --json \
-        >"$out.json" 2>"$out.err" || { tail_log "$out.err"; tail_log "$STATE/shardgate.log"; die "preparing $1 failed"; }
-}
+# loadgen --prepare on target $1, its output in runs/prepare-TARGET.json and .err.
+prepare_target() { loadgen_prepare "$1" "$(target_url "$1")" "$STATE/runs/prepare-$1"; }
 
 # Checks the shards together hold every row once, and that a row comes back through the proxy.
 verify_rows() {
@@ -462,35 +387,15 @@ run_rounds() {
 }
 
 write_meta() {
-    local commit dirty="" cmd="" var
-    commit="$(git -C "$SHARDGATE_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    # docs/ is left out: this script rewrites its report there, and no doc goes into the binaries.
-    if [ -n "$(git -C "$SHARDGATE_REPO" status --porcelain --untracked-files=no -- . ':(exclude)docs' 2>/dev/null)" ]; then
-        dirty=" (with uncommitted changes)"
-    fi
-    for var in BENCH_CONNECTIONS BENCH_SECONDS BENCH_ROUNDS BENCH_TENANTS BENCH_SAMPLE_MS BENCH_PROXY_EXTRA_CONFIG; do
-        [ -z "${!var:-}" ] || cmd+="$var=\"${!var}\" "
-    done
-    cmd+="deploy/bench-connections.sh"
     {
-        printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf 'command\t%s\n' "$cmd"
+        common_meta BENCH_CONNECTIONS BENCH_SECONDS BENCH_ROUNDS BENCH_TENANTS BENCH_SAMPLE_MS BENCH_PROXY_EXTRA_CONFIG
         printf 'loadgen_command\t%s\n' "loadgen --url URL --connections N --seconds $RUN_SECONDS --tenants $TENANTS \
 --zipf 0 --rows-per-tenant $ROWS_PER_TENANT --mix point --json"
-        printf 'elapsed_seconds\t%s\n' "$((SECONDS - BENCH_STARTED))"
         printf 'seconds\t%s\nrounds\t%s\nconnections\t%s\ntenants\t%s\nsample_ms\t%s\n' "$RUN_SECONDS" "$ROUNDS" \
             "$COUNTS" "$TENANTS" "$SAMPLE_MS"
-        printf 'nproc\t%s\n' "$(nproc)"
-        printf 'cpu_model\t%s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-        printf 'ram\t%s\n' "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-        printf 'kernel\t%s\n' "$(uname -r)"
-        printf 'mariadbd\t%s\n' "$(mariadbd --version)"
-        printf 'shardgate\t%s\n' "git $commit$dirty"
-        printf 'mariadbd_flags\t%s\n' "${MARIADBD_FLAGS[*]}"
         printf 'server_limits\tmax_connections %s, open_files_limit %s\n' "$SERVER_MAX_CONNS" "$SERVER_OPEN_FILES"
         printf 'fd_limit\t%s\n' "$FD_LIMIT"
         printf 'shards\t%s\npool_max_size\t%s\n' "$SHARDS" "$POOL_MAX_SIZE"
-        printf 'workers\t%s\n' "$(grep -o 'workers=[0-9]*' "$STATE/shardgate.log" | head -n 1 | cut -d= -f2)"
         printf 'proxy_extra_config\t%s\n' "${PROXY_EXTRA_CONFIG//$'\n'/; }"
         printf 'proxy_hwm_kib\t%s\n' "$(proc_kib "$SHARDGATE_PID" VmHWM)"
         printf 'ports\tmariadbd %s, shardgate %s\n' "$MARIADB_PORT" "$PROXY_PORT"
@@ -499,25 +404,23 @@ write_meta() {
 }
 
 main() {
-    [ $# -eq 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+    refuse_arguments "$@"
     check_settings
     local nc sum=0 c
     nc=$(wc -w <<<"$COUNTS")
     for c in $COUNTS; do sum=$((sum + c)); done
     log "measuring $nc connection count(s) x $ROUNDS round(s) x 2 targets x ${RUN_SECONDS}s =" \
         "$((nc * ROUNDS * 2 * RUN_SECONDS))s, plus connecting $((sum * ROUNDS * 2)) clients and about 40s to start"
-    ensure_tools
+    ensure_tools python3
     build
     raise_fd_limit
     BENCH_STARTED=$SECONDS
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    make_state
+    install_cleanup_traps
+    make_state shardgate-bench-connections mariadb runs
     mariadbd_flags
     start_mariadb
     read_server_limits
-    create_databases
+    create_databases "$DIRECT_DB"
     write_shardgate_config
     start_shardgate
     prepare_target shardgate

@@ -92,19 +92,12 @@ STOP_DEADLINE_S=30
 # loadgen still running this long after its --seconds is killed and its round recorded as failed.
 RUN_GRACE_S=30
 
-# "pid:name" of every process this run started, in start order; cleanup stops them in reverse.
-STARTED=()
-STATE=""
-STATE_IS_TEMP=0
 # The round in progress: its loadgen, controller and the reader stamping the controller's progress lines.
 LOADGEN_PID=""
 CONTROLLER_PID=""
 STAMPER_PID=""
 
-is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
-
 check_settings() {
-    local p
     is_count "$ROUNDS" || die "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'"
     { is_count "$ROWS" && [ "$ROWS" -le 900000 ]; } || die "BENCH_ROWS must be an integer from 1 to 900000, not '$ROWS'"
     is_count "$TENANTS" || die "BENCH_TENANTS must be a positive integer, not '$TENANTS'"
@@ -116,63 +109,20 @@ check_settings() {
         || die "BENCH_LOAD_SECONDS must be an integer above $LEAD_SECONDS, not '$LOAD_SECONDS'"
     is_count "$CONTROLLER_TIMEOUT" \
         || die "BENCH_CONTROLLER_TIMEOUT must be a positive integer, not '$CONTROLLER_TIMEOUT'"
-    for p in "$MARIADB_PORT" "$PROXY_PORT" "$ADMIN_PORT"; do
-        { is_count "$p" && [ "$p" -lt 65536 ]; } || die "bad port '$p'"
-        ! port_accepts "$p" || die "port $p is taken; choose others with BENCH_*_PORT"
-    done
+    check_ports "$MARIADB_PORT" "$PROXY_PORT" "$ADMIN_PORT"
 }
-
-ensure_tools() {
-    ensure_mariadb
-    command -v python3 >/dev/null 2>&1 || apt_install python3
-    command -v python3 >/dev/null 2>&1 || die "python3 still missing after installing it"
-    command -v cargo >/dev/null 2>&1 || die "cargo not found (needed to build shardgate)"
-}
-
-BIN_DIR="${CARGO_TARGET_DIR:-$SHARDGATE_REPO/target}/release"
 
 cleanup() {
-    local rc=$? i
+    local rc=$?
     trap - EXIT INT TERM
     # A round cut short: its controller and loadgen first.
     [ -z "$CONTROLLER_PID" ] || stop_all "$CONTROLLER_PID:shardctl reshard"
     [ -z "$STAMPER_PID" ] || stop_all "$STAMPER_PID:progress reader"
     [ -z "$LOADGEN_PID" ] || stop_all "$LOADGEN_PID:loadgen"
-    # One at a time, newest first: the proxy before the server it talks to.
-    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_all "${STARTED[i]}"; done
-    if [ -n "$STATE" ]; then
-        if [ "$rc" -eq 0 ] && [ "$STATE_IS_TEMP" = 1 ] && [ "${BENCH_KEEP_STATE:-0}" != 1 ]; then
-            rm -rf "$STATE"
-        else
-            log "state (logs, workflow records, loadgen output) kept in $STATE"
-        fi
-    fi
-    exit "$rc"
+    finish_cleanup "$rc" "logs, workflow records, loadgen output"
 }
 
-make_state() {
-    if [ -n "${SHARDGATE_BENCH_STATE:-}" ]; then
-        STATE="$SHARDGATE_BENCH_STATE"
-        mkdir -p "$STATE"
-    else
-        STATE="$(mktemp -d "${TMPDIR:-/tmp}/shardgate-bench-reshard.XXXXXX")"
-        STATE_IS_TEMP=1
-    fi
-    STATE="$(cd "$STATE" && pwd)"
-    rm -rf "$STATE/mariadb" "$STATE/runs" "$STATE/reshard"
-    mkdir -p "$STATE/mariadb" "$STATE/runs" "$STATE/reshard"
-    log "state folder: $STATE"
-}
-
-# Client command lines: passwordless root on the server, and app/app in the keyspace through shardgate, over TCP.
-DB_CLIENT=(mariadb --no-defaults --protocol=TCP --connect-timeout=5 -h127.0.0.1 -P"$MARIADB_PORT" -uroot
-    --batch --skip-column-names)
-PROXY_CLIENT=(mariadb --no-defaults --protocol=TCP --connect-timeout=5 -h127.0.0.1 -P"$PROXY_PORT" -uapp -papp
-    -D"$KEYSPACE" --batch --skip-column-names)
-db_sql() { "${DB_CLIENT[@]}" "$@"; }
-proxy_sql() { "${PROXY_CLIENT[@]}" "$@"; }
-
-shard_db() { printf '%s_%03d' "$KEYSPACE" "$1"; }
+set_clients
 
 PROXY_URL="mysql://app:app@127.0.0.1:$PROXY_PORT/$KEYSPACE?prefer_socket=false"
 
@@ -181,33 +131,12 @@ mariadbd_flags() {
         --innodb-flush-log-at-trx-commit=2)
 }
 
-create_databases() {
-    local s statements=""
-    for ((s = 0; s < SHARDS; s++)); do statements+="CREATE DATABASE \`$(shard_db "$s")\`;"; done
-    db_sql -e "$statements"
-    log "databases $(shard_db 0)..$(shard_db $((SHARDS - 1))) created"
-}
-
 write_shardgate_config() {
-    "$BIN_DIR/shardctl" topology generate --shards "$SHARDS" --keyspace "$KEYSPACE" --database-prefix "$KEYSPACE" \
-        --backend "db0=127.0.0.1:$MARIADB_PORT" >"$STATE/topology.yaml"
-    "$BIN_DIR/shardctl" topology validate "$STATE/topology.yaml" >/dev/null \
-        || die "generated topology $STATE/topology.yaml is invalid"
+    # shellcheck disable=SC2119 # no tables of its own: loadgen_items is sharded by tenant_id, the default
+    write_topology
     # The shards' names by database, before any move changes the file.
     "$BIN_DIR/shardctl" topology show "$STATE/topology.yaml" --json >"$STATE/topology.json"
-    cat >"$STATE/shardgate.yaml" <<YAML
-# Written by deploy/bench-reshard.sh; see deploy/shardgate.example.yaml for every setting.
-listen: "127.0.0.1:$PROXY_PORT"
-admin_listen: "127.0.0.1:$ADMIN_PORT"
-users:
-  - name: app
-    password: app
-backend:
-  user: root
-  password: ""
-topology:
-  file: topology.yaml
-YAML
+    write_shardgate_yaml
 }
 
 # The name of the shard whose database is $1.
@@ -221,16 +150,6 @@ for shard in json.load(open(sys.argv[1]))["shards"]:
 else:
     sys.exit(f"no shard with database {sys.argv[2]}")
 PY
-}
-
-# loadgen --prepare through shardgate (the CREATE TABLE fans out to every shard; one INSERT per tenant).
-prepare() {
-    local out="$STATE/runs/prepare"
-    log "loadgen --prepare: $TENANTS tenants x $ROWS_PER_TENANT rows"
-    timeout --kill-after=10 $((120 + TENANTS / 20)) "$BIN_DIR/loadgen" --url "$PROXY_URL" --prepare \
-        --tenants "$TENANTS" --rows-per-tenant "$ROWS_PER_TENANT" --connections 1 --seconds 1 --json \
-        >"$out.json" 2>"$out.err" \
-        || { tail_log "$out.err"; tail_log "$STATE/shardgate.log"; die "loadgen --prepare failed"; }
 }
 
 # The moving tenant's extra rows, through shardgate in multi-row INSERTs (so they land where the proxy routes them).
@@ -408,26 +327,14 @@ run_rounds() {
 }
 
 write_meta() {
-    local commit dirty="" cmd="" var
-    commit="$(git -C "$SHARDGATE_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    # docs/ is left out: this script rewrites its report there, and no doc goes into the binaries.
-    if [ -n "$(git -C "$SHARDGATE_REPO" status --porcelain --untracked-files=no -- . ':(exclude)docs' 2>/dev/null)" ]; then
-        dirty=" (with uncommitted changes)"
-    fi
-    for var in BENCH_ROUNDS BENCH_ROWS BENCH_TENANT BENCH_TENANTS BENCH_RATE BENCH_SPIKE_FACTOR BENCH_LOAD_SECONDS \
-        BENCH_CONTROLLER_TIMEOUT BENCH_RESHARD_EXTRA_ARGS; do
-        [ -z "${!var:-}" ] || cmd+="$var=\"${!var}\" "
-    done
-    cmd+="deploy/bench-reshard.sh"
     {
-        printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf 'command\t%s\n' "$cmd"
+        common_meta BENCH_ROUNDS BENCH_ROWS BENCH_TENANT BENCH_TENANTS BENCH_RATE BENCH_SPIKE_FACTOR \
+            BENCH_LOAD_SECONDS BENCH_CONTROLLER_TIMEOUT BENCH_RESHARD_EXTRA_ARGS
         printf 'loadgen_command\t%s\n' "loadgen --url URL --mix mixed --rate $RATE --connections $LOAD_CONNECTIONS \
 --tenants $TENANTS --zipf 0 --rows-per-tenant $ROWS_PER_TENANT --spike-tenant $TENANT --spike-factor $SPIKE_FACTOR \
 --spike-start 0 --spike-seconds $LOAD_SECONDS --seconds $LOAD_SECONDS --json"
         printf 'move_command\t%s\n' "shardctl reshard move-tenant --workflow bench-ROUND --tenant $TENANT --to=SHARD \
 --admin 127.0.0.1:$ADMIN_PORT --state-dir STATE/reshard --stop-after complete --json${RESHARD_EXTRA_ARGS:+ $RESHARD_EXTRA_ARGS}"
-        printf 'elapsed_seconds\t%s\n' "$((SECONDS - BENCH_STARTED))"
         printf 'rounds\t%s\nrows\t%s\ntenant\t%s\ntenants\t%s\nrows_per_tenant\t%s\n' "$ROUNDS" "$ROWS" "$TENANT" \
             "$TENANTS" "$ROWS_PER_TENANT"
         printf 'tenant_rows\t%s\ninsert_seconds\t%s\ninsert_batch\t%s\nfirst_extra_id\t%s\n' "$TENANT_ROWS" \
@@ -436,37 +343,28 @@ write_meta() {
             "$LOAD_CONNECTIONS" "$LOAD_SECONDS" "$LEAD_SECONDS" "$SPIKE_FACTOR"
         printf 'home_shard\t%s (%s)\naway_shard\t%s (%s)\n' "$HOME_SHARD" "$HOME_DB" "$AWAY_SHARD" "$AWAY_DB"
         printf 'reshard_extra_args\t%s\n' "$RESHARD_EXTRA_ARGS"
-        printf 'nproc\t%s\n' "$(nproc)"
-        printf 'cpu_model\t%s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-        printf 'ram\t%s\n' "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-        printf 'kernel\t%s\n' "$(uname -r)"
-        printf 'mariadbd\t%s\n' "$(mariadbd --version)"
-        printf 'shardgate\t%s\n' "git $commit$dirty"
-        printf 'mariadbd_flags\t%s\n' "${MARIADBD_FLAGS[*]}"
         printf 'shards\t%s\n' "$SHARDS"
-        printf 'workers\t%s\n' "$(grep -o 'workers=[0-9]*' "$STATE/shardgate.log" | head -n 1 | cut -d= -f2)"
         printf 'ports\tmariadbd %s, shardgate %s, admin %s\n' "$MARIADB_PORT" "$PROXY_PORT" "$ADMIN_PORT"
     } >"$STATE/meta.tsv"
 }
 
 main() {
-    [ $# -eq 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+    refuse_arguments "$@"
     check_settings
     log "moving tenant $TENANT ($ROWS + $ROWS_PER_TENANT rows) $ROUNDS time(s) under ${LOAD_SECONDS}s of load each:" \
         "about $((ROUNDS * (LOAD_SECONDS + 2) + 15))s after the build, longer if a move outlasts its load"
-    ensure_tools
+    ensure_tools python3
     build
     BENCH_STARTED=$SECONDS
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    make_state
+    install_cleanup_traps
+    make_state shardgate-bench-reshard mariadb runs reshard
     mariadbd_flags
     start_mariadb
+    # shellcheck disable=SC2119 # no unsharded reference database: only the shards
     create_databases
     write_shardgate_config
     start_shardgate
-    prepare
+    loadgen_prepare shardgate "$PROXY_URL" "$STATE/runs/prepare"
     insert_tenant_rows
     find_shards
     run_rounds

@@ -38,7 +38,7 @@
 #   BENCH_ADMIN_PORT       shardgate's admin HTTP port (default 24309)
 #   BENCH_OUTPUT           markdown file to write (default <repo>/docs/benchmarks.md; the SVGs go beside it)
 #   SHARDGATE_BENCH_STATE  state folder (default: a new temporary folder, removed after a successful run); its
-#                          mariadb/ subfolder is recreated on every run
+#                          mariadb/, runs/ and failures/ subfolders are recreated on every run
 #   BENCH_KEEP_STATE       1 keeps the temporary state folder (logs, datadir, sysbench output) after the run
 #
 # Measured time is workloads x thread counts x rounds x 3 targets x BENCH_SECONDS (default 4 x 3 x 3 x 3 x 5 s = 9 min)
@@ -79,13 +79,6 @@ TARGETS=()
 MARIADBD_FLAGS=(--skip-log-bin --skip-name-resolve --max-connections=2000 --innodb-buffer-pool-size=256M
     --innodb-flush-log-at-trx-commit=2)
 
-# "pid:name" of every process this run started, in start order; cleanup stops them in reverse.
-STARTED=()
-STATE=""
-STATE_IS_TEMP=0
-
-is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
-
 check_settings() {
     local t
     is_count "$RUN_SECONDS" || die "BENCH_SECONDS must be a positive integer, not '$RUN_SECONDS'"
@@ -98,65 +91,16 @@ check_settings() {
         [[ " $ALL_WORKLOADS " == *" $t "* ]] || die "unknown workload '$t' in BENCH_WORKLOADS (known: $ALL_WORKLOADS)"
     done
     for t in $THREADS; do is_count "$t" || die "BENCH_THREADS must list positive integers, not '$t'"; done
-    for t in "$MARIADB_PORT" "$PROXY_PORT" "$HAPROXY_PORT"; do
-        { is_count "$t" && [ "$t" -lt 65536 ]; } || die "bad port '$t'"
-        ! port_accepts "$t" || die "port $t is taken; choose others with BENCH_*_PORT"
-    done
+    check_ports "$MARIADB_PORT" "$PROXY_PORT" "$HAPROXY_PORT"
 }
-
-ensure_tools() {
-    ensure_mariadb
-    local missing=()
-    command -v sysbench >/dev/null 2>&1 || missing+=(sysbench)
-    command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
-    command -v python3 >/dev/null 2>&1 || missing+=(python3)
-    [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
-    command -v sysbench >/dev/null 2>&1 || die "sysbench still missing after installing it"
-    command -v haproxy >/dev/null 2>&1 || die "haproxy still missing after installing it"
-    command -v python3 >/dev/null 2>&1 || die "python3 still missing after installing it"
-    command -v cargo >/dev/null 2>&1 || die "cargo not found (needed to build shardgate)"
-}
-
-BIN_DIR="${CARGO_TARGET_DIR:-$SHARDGATE_REPO/target}/release"
 
 cleanup() {
-    local rc=$? i
+    local rc=$?
     trap - EXIT INT TERM
-    # One at a time, newest first: the proxies before the server they talk to.
-    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_all "${STARTED[i]}"; done
-    if [ -n "$STATE" ]; then
-        if [ "$rc" -eq 0 ] && [ "$STATE_IS_TEMP" = 1 ] && [ "${BENCH_KEEP_STATE:-0}" != 1 ]; then
-            rm -rf "$STATE"
-        else
-            log "state (logs, sysbench output) kept in $STATE"
-        fi
-    fi
-    exit "$rc"
+    finish_cleanup "$rc" "logs, sysbench output"
 }
 
-make_state() {
-    if [ -n "${SHARDGATE_BENCH_STATE:-}" ]; then
-        STATE="$SHARDGATE_BENCH_STATE"
-        mkdir -p "$STATE"
-    else
-        STATE="$(mktemp -d "${TMPDIR:-/tmp}/shardgate-bench.XXXXXX")"
-        STATE_IS_TEMP=1
-    fi
-    STATE="$(cd "$STATE" && pwd)"
-    rm -rf "$STATE/mariadb" "$STATE/runs" "$STATE/failures"
-    mkdir -p "$STATE/mariadb" "$STATE/runs" "$STATE/failures"
-    log "state folder: $STATE"
-}
-
-# Client command lines: passwordless root on the server, and app/app in the keyspace through shardgate, over TCP.
-DB_CLIENT=(mariadb --no-defaults --protocol=TCP --connect-timeout=5 -h127.0.0.1 -P"$MARIADB_PORT" -uroot
-    --batch --skip-column-names)
-PROXY_CLIENT=(mariadb --no-defaults --protocol=TCP --connect-timeout=5 -h127.0.0.1 -P"$PROXY_PORT" -uapp -papp
-    -D"$KEYSPACE" --batch --skip-column-names)
-db_sql() { "${DB_CLIENT[@]}" "$@"; }
-proxy_sql() { "${PROXY_CLIENT[@]}" "$@"; }
-
-shard_db() { printf '%s_%03d' "$KEYSPACE" "$1"; }
+set_clients
 
 start_haproxy() {
     local cfg="$STATE/haproxy.cfg"
@@ -187,13 +131,6 @@ CFG
     done
     mariadb --no-defaults --protocol=TCP --connect-timeout=5 -h127.0.0.1 -P"$HAPROXY_PORT" -uroot \
         --batch --skip-column-names -e "SELECT 1" >/dev/null || die "no MariaDB answer through haproxy"
-}
-
-create_databases() {
-    local s statements="CREATE DATABASE sbtest;"
-    for ((s = 0; s < SHARDS; s++)); do statements+="CREATE DATABASE \`$(shard_db "$s")\`;"; done
-    db_sql -e "$statements"
-    log "databases sbtest and $(shard_db 0)..$(shard_db $((SHARDS - 1))) created"
 }
 
 # The sysbench arguments shared by every call against target $1 (host, port, account, database, table).
@@ -254,29 +191,14 @@ copy_reference() {
 
 write_shardgate_config() {
     # The generated topology shards tables by tenant_id; sbtest1 is listed with its own column, id.
-    {
-        "$BIN_DIR/shardctl" topology generate --shards "$SHARDS" --keyspace "$KEYSPACE" \
-            --database-prefix "$KEYSPACE" --backend "db0=127.0.0.1:$MARIADB_PORT"
-        printf 'tables:\n  - { name: sbtest1, column: id }\n'
-    } >"$STATE/topology.yaml"
-    "$BIN_DIR/shardctl" topology validate "$STATE/topology.yaml" >/dev/null \
-        || die "generated topology $STATE/topology.yaml is invalid"
-    cat >"$STATE/shardgate.yaml" <<YAML
-# Written by deploy/bench.sh; see deploy/shardgate.example.yaml for every setting.
-listen: "127.0.0.1:$PROXY_PORT"
-admin_listen: "127.0.0.1:$ADMIN_PORT"
-users:
-  - name: app
-    password: app
-backend:
-  user: root
-  password: ""
+    write_topology "tables:
+  - { name: sbtest1, column: id }"
+    write_shardgate_yaml
+    cat >>"$STATE/shardgate.yaml" <<YAML
 pool:
   max_size: $POOL_MAX_SIZE
   acquire_timeout_ms: 5000
   connect_timeout_ms: 3000
-topology:
-  file: topology.yaml
 YAML
 }
 
@@ -446,19 +368,8 @@ run_rounds() {
 }
 
 write_meta() {
-    local commit dirty="" cmd="" var
-    commit="$(git -C "$SHARDGATE_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    # docs/ is left out: this script rewrites docs/benchmarks.md itself, and no doc goes into the binary.
-    if [ -n "$(git -C "$SHARDGATE_REPO" status --porcelain --untracked-files=no -- . ':(exclude)docs' 2>/dev/null)" ]; then
-        dirty=" (with uncommitted changes)"
-    fi
-    for var in BENCH_WORKLOADS BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_TABLE_SIZE BENCH_WARMUP_SECONDS; do
-        [ -z "${!var:-}" ] || cmd+="$var=\"${!var}\" "
-    done
-    cmd+="deploy/bench.sh"
     {
-        printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-        printf 'command\t%s\n' "$cmd"
+        common_meta BENCH_WORKLOADS BENCH_SECONDS BENCH_ROUNDS BENCH_THREADS BENCH_TABLE_SIZE BENCH_WARMUP_SECONDS
         printf 'workloads\t%s\n' "$WORKLOADS"
         local w
         for w in $WORKLOADS; do
@@ -470,20 +381,11 @@ write_meta() {
 --mysql-port=$PROXY_PORT --mysql-user=app --mysql-password=app --mysql-db=$KEYSPACE --tables=1 \
 --table-size=$TABLE_SIZE --auto_inc=off --threads=1 prepare"
         printf 'prepare_seconds\t%s\n' "$PREPARE_SECONDS"
-        printf 'elapsed_seconds\t%s\n' "$((SECONDS - BENCH_STARTED))"
         printf 'seconds\t%s\nrounds\t%s\nthreads\t%s\ntable_size\t%s\nwarmup_seconds\t%s\n' "$RUN_SECONDS" \
             "$ROUNDS" "$THREADS" "$TABLE_SIZE" "$WARMUP_SECONDS"
-        printf 'nproc\t%s\n' "$(nproc)"
-        printf 'cpu_model\t%s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-        printf 'ram\t%s\n' "$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-        printf 'kernel\t%s\n' "$(uname -r)"
-        printf 'mariadbd\t%s\n' "$(mariadbd --version)"
         printf 'sysbench\t%s\n' "$(sysbench --version)"
         printf 'haproxy\t%s\n' "$(haproxy -v | head -n 1)"
-        printf 'shardgate\t%s\n' "git $commit$dirty"
-        printf 'mariadbd_flags\t%s\n' "${MARIADBD_FLAGS[*]}"
         printf 'shards\t%s\npool_max_size\t%s\n' "$SHARDS" "$POOL_MAX_SIZE"
-        printf 'workers\t%s\n' "$(grep -o 'workers=[0-9]*' "$STATE/shardgate.log" | head -n 1 | cut -d= -f2)"
         printf 'shard_rows\t%s..%s\n' "$SHARD_ROWS_MIN" "$SHARD_ROWS_MAX"
         printf 'ports\tmariadbd %s, haproxy %s, shardgate %s\n' "$MARIADB_PORT" "$HAPROXY_PORT" "$PROXY_PORT"
         # Minus 1: the connection asking. What stays open are shardgate's pooled backend connections.
@@ -493,22 +395,20 @@ write_meta() {
 }
 
 main() {
-    [ $# -eq 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+    refuse_arguments "$@"
     check_settings
     local nw nt
     nw=$(wc -w <<<"$WORKLOADS") nt=$(wc -w <<<"$THREADS")
     log "measuring $nw workload(s) x $nt thread count(s) x $ROUNDS round(s) x 3 targets x ${RUN_SECONDS}s =" \
         "$((nw * nt * ROUNDS * 3 * RUN_SECONDS))s, plus warm-ups ($((nw * 3 * WARMUP_SECONDS))s) and about 1s per run"
-    ensure_tools
+    ensure_tools sysbench haproxy python3
     build
     BENCH_STARTED=$SECONDS
     CLK_TCK="$(getconf CLK_TCK)"
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    make_state
+    install_cleanup_traps
+    make_state shardgate-bench mariadb runs failures
     start_mariadb
-    create_databases
+    create_databases sbtest
     start_haproxy
     write_shardgate_config
     start_shardgate

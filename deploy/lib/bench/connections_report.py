@@ -13,14 +13,12 @@ Output: --output (markdown, overwritten).
 Standard library only: the benchmark must not depend on what pip has installed.
 """
 
-import argparse
 import json
 import os
 import statistics
-import sys
 from collections import Counter, defaultdict
 
-from tsv import number, read_meta
+from tsv import error_text, fmt, latency, log_lines_text, number, read_lines, read_meta, read_rows, report_parser
 
 TARGETS = ["direct", "shardgate"]
 FIELDS = ["connections", "round", "target", "status", "wall_s", "backend_conns", "conns_peak", "conns_before",
@@ -39,38 +37,24 @@ def last_error_line(path):
 
 
 def read_results(path, runs_dir):
-    runs = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) != len(FIELDS):
-                sys.exit(f"connections_report.py: malformed results line: {line!r}")
-            run = dict(zip(FIELDS, cols))
-            run["connections"] = int(run["connections"])
-            run["round"] = int(run["round"])
-            for key in FIELDS[NUMERIC_FROM:]:
-                run[key] = number(run[key])
-            base = os.path.join(runs_dir, f"c{run['connections']}-{run['round']}-{run['target']}")
-            run["loadgen"] = None
-            try:
-                with open(base + ".json", encoding="utf-8") as j:
-                    run["loadgen"] = json.load(j)["targets"][0]
-            except (OSError, ValueError, KeyError, IndexError):
-                pass
-            run["error"] = None if run["status"] == "ok" else last_error_line(base + ".err")
-            if run["status"] == "ok" and run["loadgen"] is None:
-                run["status"], run["error"] = "no-report", "loadgen exited 0 without a JSON report"
-            run["proxy_log"] = read_lines(base + ".proxy-log")
-            runs.append(run)
+    runs = read_rows(path, FIELDS, "connections_report.py")
+    for run in runs:
+        run["connections"] = int(run["connections"])
+        run["round"] = int(run["round"])
+        for key in FIELDS[NUMERIC_FROM:]:
+            run[key] = number(run[key])
+        base = os.path.join(runs_dir, f"c{run['connections']}-{run['round']}-{run['target']}")
+        run["loadgen"] = None
+        try:
+            with open(base + ".json", encoding="utf-8") as j:
+                run["loadgen"] = json.load(j)["targets"][0]
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
+        run["error"] = None if run["status"] == "ok" else last_error_line(base + ".err")
+        if run["status"] == "ok" and run["loadgen"] is None:
+            run["status"], run["error"] = "no-report", "loadgen exited 0 without a JSON report"
+        run["proxy_log"] = read_lines(base + ".proxy-log")
     return runs
-
-
-def read_lines(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n") for line in f if line.strip()]
-    except OSError:
-        return []
 
 
 def stat(run, key):
@@ -120,26 +104,6 @@ def summarise(runs):
             "timeouts": sum(stat(r, "timeouts") for r in ok),
         }
     return summary
-
-
-def fmt(value, digits=0):
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def latency(value):
-    """Milliseconds with enough digits to read a sub-millisecond latency."""
-    if value is None:
-        return "-"
-    return fmt(value, 2 if value < 10 else 1 if value < 100 else 0)
-
-
-def error_text(errors, timeouts):
-    parts = [f"ERR {code}: {n:,}" if code else f"client/IO: {n:,}" for code, n in sorted(errors.items())]
-    if timeouts:
-        parts.append(f"unanswered: {timeouts:,}")
-    return ", ".join(parts) if parts else "0"
 
 
 def results_table(summary, counts, rounds):
@@ -195,20 +159,9 @@ def proxy_log_text(runs):
     (timestamps and connection ids left out so that repeats group)."""
     out = []
     for r in runs:
-        if not r["proxy_log"]:
-            continue
-        shapes = Counter(strip_volatile(line) for line in r["proxy_log"])
-        out.append(f"- {r['connections']:,} connections, round {r['round']}: {len(r['proxy_log']):,} line(s); "
-                   "most frequent:")
-        for line, n in shapes.most_common(3):
-            out.append(f"  - {n:,} x `{line[:300]}`")
+        if r["proxy_log"]:
+            out += log_lines_text(f"{r['connections']:,} connections, round {r['round']}", r["proxy_log"])
     return "\n".join(out) if out else "None: shardgate logged nothing above INFO during the measured runs."
-
-
-def strip_volatile(line):
-    """The log line without its timestamp (first word) and numeric field values."""
-    words = line.split()[1:]
-    return " ".join(w.split("=")[0] + "=N" if "=" in w and w.split("=", 1)[1].isdigit() else w for w in words)
 
 
 def render(meta, runs):
@@ -300,16 +253,9 @@ def render(meta, runs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--meta", required=True)
-    parser.add_argument("--results", required=True)
-    parser.add_argument("--runs", required=True)
-    parser.add_argument("--output", required=True)
-    args = parser.parse_args()
+    args = report_parser(__doc__).parse_args()
     meta = read_meta(args.meta)
     runs = read_results(args.results, args.runs)
-    if not runs:
-        sys.exit("connections_report.py: no runs in " + args.results)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(render(meta, runs))
 

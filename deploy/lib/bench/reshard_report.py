@@ -15,17 +15,15 @@ Output: --output (markdown, overwritten).
 Standard library only: the benchmark must not depend on what pip has installed.
 """
 
-import argparse
 import json
 import math
 import os
 import re
 import statistics
-import sys
 from collections import Counter
 
 import tsv
-from tsv import number, read_meta
+from tsv import error_text, fmt, latency, log_lines_text, number, read_lines, read_meta
 
 FIELDS = ["round", "from", "to", "status", "controller_rc", "wall_s", "loadgen_status", "load_started",
           "controller_started", "load_seconds", "rows_on_target", "rows_on_source", "proxy_log_lines", "loadavg"]
@@ -43,14 +41,6 @@ def read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def read_lines(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n") for line in f if line.strip()]
-    except OSError:
-        return []
 
 
 def read_metrics(path):
@@ -126,8 +116,8 @@ def unstamped(lines):
     return [PROGRESS.sub(r"[\2] \3", line) if PROGRESS.match(line) else line for line in lines]
 
 
-def read_round(cols, runs_dir):
-    r = dict(zip(FIELDS, cols))
+def read_round(r, runs_dir):
+    """Round `r` (its results line, as read_rows gives it) with its numbers and what its files in runs_dir say."""
     r["round"] = int(r["round"])
     for key in ("wall_s", "load_started", "controller_started", "load_seconds", "rows_on_target", "rows_on_source",
                 "proxy_log_lines", "loadavg"):
@@ -181,14 +171,7 @@ def ms(seconds):
 
 
 def read_results(path, runs_dir):
-    rounds = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) != len(FIELDS):
-                sys.exit(f"reshard_report.py: malformed results line: {line!r}")
-            rounds.append(read_round(cols, runs_dir))
-    return rounds
+    return [read_round(r, runs_dir) for r in tsv.read_rows(path, FIELDS, "reshard_report.py")]
 
 
 def lat(r, cls, key):
@@ -211,26 +194,6 @@ def spike_errors(r):
 def errors(r):
     lg = r["loadgen"]
     return Counter({int(c): n for c, n in lg["errors_by_code"].items()}) if lg else Counter()
-
-
-def fmt(value, digits=0):
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def latency(value):
-    """Milliseconds with enough digits to read a sub-millisecond figure."""
-    if value is None:
-        return "-"
-    return fmt(value, 2 if value < 10 else 1 if value < 100 else 0)
-
-
-def error_text(errs, timeouts=0):
-    parts = [f"ERR {code}: {n:,}" if code else f"client/IO: {n:,}" for code, n in sorted(errs.items())]
-    if timeouts:
-        parts.append(f"unanswered: {timeouts:,}")
-    return ", ".join(parts) if parts else "0"
 
 
 def spread(values, show):
@@ -348,21 +311,11 @@ def checks_text(rounds, meta):
     return "\n".join(out)
 
 
-def strip_volatile(line):
-    """The log line without its timestamp (first word) and numeric field values."""
-    words = line.split()[1:]
-    return " ".join(w.split("=")[0] + "=N" if "=" in w and w.split("=", 1)[1].isdigit() else w for w in words)
-
-
 def proxy_log_text(rounds):
     out = []
     for r in rounds:
-        if not r["proxy_log"]:
-            continue
-        shapes = Counter(strip_volatile(line) for line in r["proxy_log"])
-        out.append(f"- Round {r['round']}: {len(r['proxy_log']):,} line(s); most frequent:")
-        for line, n in shapes.most_common(3):
-            out.append(f"  - {n:,} x `{line[:300]}`")
+        if r["proxy_log"]:
+            out += log_lines_text(f"Round {r['round']}", r["proxy_log"])
     return "\n".join(out) if out else "Nothing above INFO during the rounds."
 
 
@@ -497,17 +450,11 @@ def render(meta, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--meta", required=True)
-    parser.add_argument("--results", required=True)
-    parser.add_argument("--runs", required=True)
-    parser.add_argument("--output", required=True)
+    parser = tsv.report_parser(__doc__)
     parser.add_argument("--summary-output", help="also keep the summary in this file's `reshard` section")
     args = parser.parse_args()
     meta = read_meta(args.meta)
     rounds = read_results(args.results, args.runs)
-    if not rounds:
-        sys.exit("reshard_report.py: no rounds in " + args.results)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(render(meta, rounds))
     if args.summary_output:
