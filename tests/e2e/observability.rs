@@ -219,7 +219,7 @@ async fn a_real_prometheus_scrapes_the_counts_and_loads_the_alert_rules_and_the_
         let loaded = rules["data"]["groups"][0]["rules"]
             .as_array()
             .map_or(0, Vec::len);
-        assert_eq!(loaded, 6, "deploy/prometheus/alerts.yml loads: {rules}");
+        assert_eq!(loaded, 7, "deploy/prometheus/alerts.yml loads: {rules}");
         // Every metric the dashboard and the alert rules query is one the proxy exposes.
         let dashboard = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
