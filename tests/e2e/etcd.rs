@@ -15,14 +15,14 @@ use crate::harness::schema::{insert_order, start_with_orders};
 use crate::harness::{Cluster, bounded, http};
 
 /// A real single-member etcd on loopback ports, with its own data folder; killed on drop.
-struct Etcd {
+pub(crate) struct Etcd {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Etcd {
-    async fn start() -> Etcd {
+    pub(crate) async fn start() -> Etcd {
         let dir = tempfile::tempdir().expect("temp dir");
         let (port, peer) = (free_port(), free_port());
         let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log");
@@ -74,7 +74,7 @@ impl Drop for Etcd {
     }
 }
 
-fn etcd_line(port: u16, id: &str) -> String {
+pub(crate) fn etcd_line(port: u16, id: &str) -> String {
     format!(
         "etcd: {{endpoints: [\"127.0.0.1:{port}\"], key: /sg/topology, acks_prefix: /sg/proxies/, proxy_id: {id}}}"
     )

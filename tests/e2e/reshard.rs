@@ -12,6 +12,7 @@ mod cancel;
 mod check;
 mod data;
 mod dedicated;
+mod fleet;
 mod merge;
 mod reverse;
 mod split;
