@@ -16,6 +16,7 @@ mod fleet;
 mod merge;
 mod reverse;
 mod split;
+mod strings;
 mod workload;
 
 use std::time::Duration;

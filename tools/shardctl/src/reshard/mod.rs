@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use shardgate_reshard::{Kind, NewShard, Phase, Settings, Workflow, WorkflowStore};
-use shardgate_topology::{PinTenant, TopologySpec};
+use shardgate_topology::TopologySpec;
 
 pub use crate::topology::pin::tenant_of;
 
@@ -346,14 +346,7 @@ async fn start(
     if let Kind::MoveTenants { tenants, to, .. } = &kind {
         let topology = served.validate()?;
         for t in tenants {
-            let tenant = tenant_of(t);
-            let text = tenant.canonical_text();
-            let r = match &tenant {
-                PinTenant::Int(n) => shardgate_topology::TenantRef::Int(*n),
-                PinTenant::Str(_) => shardgate_topology::TenantRef::Str(&text),
-            };
-            let id = topology.route("", r)?;
-            if topology.shard(id).is_some_and(|s| s.name == *to) {
+            if plan::tenant_home(&topology, t)? == *to {
                 bail!("tenant {t} is on shard {to} already");
             }
         }

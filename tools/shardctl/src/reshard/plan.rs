@@ -7,7 +7,7 @@
 use anyhow::{Context, bail};
 use shardgate_reshard::{Kind, NewShard};
 use shardgate_topology::spec::ShardSpec;
-use shardgate_topology::{MoveSpec, MoveState, PinSpec, TopologySpec};
+use shardgate_topology::{MoveSpec, MoveState, PinSpec, TenantRef, Topology, TopologySpec};
 
 use super::tenant_of;
 #[cfg(test)]
@@ -172,6 +172,34 @@ pub fn flipped(
     let changed = owned(spec, kind, direction, original);
     // The moves are replaced before validation: the old ones may name a shard the flip removed.
     with_moves(&changed, workflow, kind, after, hold_ms)
+}
+
+/// The shard `tenant` lives on in `topology`, by the first table (listed ones first, then the keyspace's default
+/// rule) whose vindex can route it: a string id has no place on a `hash` table, but does on an `xxhash` one.
+pub fn tenant_home(topology: &Topology, tenant: &str) -> anyhow::Result<String> {
+    let tenant_ref = match tenant.parse::<u64>() {
+        Ok(n) => TenantRef::Int(n),
+        Err(_) => TenantRef::Str(tenant),
+    };
+    let tables = topology
+        .tables()
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain([""]);
+    let mut last = None;
+    for table in tables {
+        match topology.route(table, tenant_ref) {
+            Ok(id) => {
+                let name = topology.shard(id).map(|s| s.name.clone());
+                return name.context("a shard of the topology");
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(e.into()),
+        None => bail!("no table routes tenant {tenant}"),
+    }
 }
 
 /// Checks a plan against the served topology before anything is created.

@@ -76,17 +76,7 @@ impl Controller {
         let topology = self.original.validate()?;
         let mut home = None;
         for t in tenants {
-            let tenant = super::super::tenant_of(t);
-            let text = tenant.canonical_text();
-            let tenant_ref = match &tenant {
-                shardgate_topology::PinTenant::Int(n) => shardgate_topology::TenantRef::Int(*n),
-                shardgate_topology::PinTenant::Str(_) => shardgate_topology::TenantRef::Str(&text),
-            };
-            let id = topology.route("", tenant_ref)?;
-            let name = topology
-                .shard(id)
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
+            let name = plan::tenant_home(&topology, t)?;
             if home.as_ref().is_some_and(|h| *h != name) {
                 bail!(
                     "the tenants live on different shards ({} and {name}): move them in separate workflows",
@@ -155,7 +145,11 @@ impl Controller {
                             Ok(n) => shardgate_topology::TenantRef::Int(n),
                             Err(_) => shardgate_topology::TenantRef::Str(&text),
                         };
-                        let id = topology.route(&name, tenant_ref)?;
+                        // A table whose vindex cannot route this id (a string on a hash table) holds none of its
+                        // rows.
+                        let Ok(id) = topology.route(&name, tenant_ref) else {
+                            continue;
+                        };
                         let there = topology
                             .shard(id)
                             .map(|x| x.name.as_str())
@@ -177,6 +171,11 @@ impl Controller {
                     TableProgress::new(s, &name, keys.into_iter().map(|(k, _)| k).collect());
                 t.columns = columns;
                 t.tenant_column = tenant_column;
+                if matches!(self.filter(&t), Filter::TenantIn { ref values, .. } if values.is_empty())
+                {
+                    // None of the tenants can have rows here (string ids on a hash table).
+                    continue;
+                }
                 planned.push(t);
             }
         }

@@ -10,7 +10,7 @@ use mysql_async::{Conn, OptsBuilder};
 use shardgate_reshard::capture::{self, Filter, Purpose};
 use shardgate_reshard::chunk::{quote, string_literal};
 use shardgate_reshard::{CutoverReport, Kind, Phase, TableProgress, Workflow, WorkflowStore};
-use shardgate_topology::{MoveState, TopologySpec};
+use shardgate_topology::{MoveState, TopologySpec, Vindex};
 
 use super::fleet;
 use super::plan::{self, Direction};
@@ -49,6 +49,8 @@ pub struct Controller {
     /// Stop once this phase's work is done.
     pub stop_after: Phase,
     original: TopologySpec,
+    /// The same, validated: table rules for the tenant filters.
+    rules: shardgate_topology::Topology,
     endpoints: HashMap<String, Endpoint>,
     /// Verbose progress on stderr.
     pub quiet: bool,
@@ -72,14 +74,6 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The literal a tenant id is compared with in SQL.
-fn tenant_literal(t: &str) -> String {
-    match t.parse::<u64>() {
-        Ok(n) => n.to_string(),
-        Err(_) => string_literal(t),
-    }
 }
 
 impl Controller {
@@ -117,12 +111,18 @@ impl Controller {
             };
             endpoints.insert(name.clone(), endpoint);
         }
+        let mut plain = original.clone();
+        plain.moves.clear();
+        let rules = plain
+            .validate()
+            .context("the workflow's original topology")?;
         Ok(Controller {
             store,
             wf,
             password,
             stop_after,
             original,
+            rules,
             endpoints,
             quiet: false,
         })
@@ -209,12 +209,26 @@ impl Controller {
         })
     }
 
+    /// Which rows of `table` move. A tenant move compares the tenant column with literals of its type: strings on an
+    /// `xxhash` table (`'42'`, never `42`, which MySQL would compare as a number with every string), integers on a
+    /// `hash` table, where a string id has no rows (`'acme'` would compare equal to 0).
     fn filter(&self, table: &TableProgress) -> Filter {
         match (&self.wf.kind, &table.tenant_column) {
-            (Kind::MoveTenants { tenants, .. }, Some(column)) => Filter::TenantIn {
-                column: column.clone(),
-                values: tenants.iter().map(|t| tenant_literal(t)).collect(),
-            },
+            (Kind::MoveTenants { tenants, .. }, Some(column)) => {
+                let strings = self.rules.table_rule(&table.table).vindex == Vindex::Xxhash;
+                let values = tenants
+                    .iter()
+                    .filter_map(|t| match (strings, t.parse::<u64>()) {
+                        (true, _) => Some(string_literal(t)),
+                        (false, Ok(n)) => Some(n.to_string()),
+                        (false, Err(_)) => None,
+                    })
+                    .collect();
+                Filter::TenantIn {
+                    column: column.clone(),
+                    values,
+                }
+            }
             _ => Filter::All,
         }
     }
