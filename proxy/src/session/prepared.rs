@@ -322,6 +322,7 @@ impl Session {
     /// COM_STMT_EXECUTE.
     pub(super) async fn on_execute(&mut self, payload: &[u8]) -> Result<(), WireError> {
         let routing = self.routing();
+        let moves = !self.no_moves(&routing);
         let raw_id = payload
             .get(1..5)
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
@@ -365,21 +366,19 @@ impl Session {
         let sql = Arc::clone(&stmt.sql);
         // Resharding: only a topology with moves costs anything here.
         let reach = match &stmt.analysis {
-            Some(analysis) if !self.shared.routing.load().topology.moves().is_empty() => {
-                match &analysis.route {
-                    Route::Tenant {
-                        table,
-                        key: TenantKey::Param(i),
-                    } => request.param(usize::from(*i)).ok().and_then(|value| {
-                        let tenant = multi_shard::param_tenant(&value, *i).ok()?;
-                        Some(Reach::Tenant {
-                            table: table.to_string(),
-                            tenant: moves::Tenant::of(tenant),
-                        })
-                    }),
-                    other => Reach::of_route(other),
-                }
-            }
+            Some(analysis) if moves => match &analysis.route {
+                Route::Tenant {
+                    table,
+                    key: TenantKey::Param(i),
+                } => request.param(usize::from(*i)).ok().and_then(|value| {
+                    let tenant = multi_shard::param_tenant(&value, *i).ok()?;
+                    Some(Reach::Tenant {
+                        table: table.to_string(),
+                        tenant: moves::Tenant::of(tenant),
+                    })
+                }),
+                other => Reach::of_route(other),
+            },
             _ => None,
         };
         // The passage lives until the statement is done: it counts it as in flight on moving keys.

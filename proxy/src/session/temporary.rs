@@ -273,27 +273,29 @@ impl Session {
     /// already holds `shard`, that connection becomes the pin (it stays the transaction's until it ends).
     async fn pin_temporary(&mut self, routing: &Routing, shard: ShardId) -> Result<(), MysqlError> {
         let identity = routing.identity(shard);
-        if let Some(slot) = self.txn.as_mut().and_then(|t| t.slot(shard)) {
-            let Some(conn) = slot.as_mut() else {
-                return Err(refuse(
-                    "internal error: the transaction's connection is in use",
-                ));
-            };
-            for sql in &self.temp.pending {
-                if let Err(e) = conn.run_internal(sql).await {
-                    self.temp = TemporaryTables::default();
-                    return Err(backend_error(routing, shard, e));
+        let in_transaction = self.txn.as_mut().and_then(|t| t.slot(shard)).is_some();
+        // Outside such a transaction the pin gets a connection of its own.
+        let mut own = if in_transaction {
+            None
+        } else {
+            Some(self.checkout(routing, shard).await?)
+        };
+        let conn = match own.as_mut() {
+            Some(conn) => conn,
+            None => match self
+                .txn
+                .as_mut()
+                .and_then(|t| t.slot(shard))
+                .and_then(|slot| slot.as_mut())
+            {
+                Some(conn) => conn,
+                None => {
+                    return Err(refuse(
+                        "internal error: the transaction's connection is in use",
+                    ));
                 }
-            }
-            self.temp.pending.clear();
-            self.temp.pin = Some(Pin {
-                shard,
-                identity,
-                conn: None,
-            });
-            return Ok(());
-        }
-        let mut conn = self.checkout(routing, shard).await?;
+            },
+        };
         for sql in &self.temp.pending {
             if let Err(e) = conn.run_internal(sql).await {
                 // The server accepted it before; whatever changed, the session's temporary tables are not there.
@@ -305,7 +307,7 @@ impl Session {
         self.temp.pin = Some(Pin {
             shard,
             identity,
-            conn: Some(conn),
+            conn: own,
         });
         Ok(())
     }
