@@ -2,7 +2,7 @@
 //! checksums agree exactly when two copies hold the same rows, and a chunk read locks its rows.
 
 use mysql_async::prelude::Queryable;
-use shardgate_reshard::chunk::{checksum, select_chunk};
+use shardgate_reshard::chunk::KeyRange;
 
 use crate::harness::{MariaDb, bounded};
 
@@ -11,14 +11,15 @@ fn cols(names: &[&str]) -> Vec<String> {
 }
 
 async fn sum(conn: &mut mysql_async::Conn, db: &str, upto: Option<&[String]>) -> (u64, u64) {
-    let sql = checksum(
-        "t",
-        &cols(&["id", "tenant_id", "note"]),
-        &cols(&["id"]),
-        "`tenant_id` = 42",
-        None,
+    let keys = cols(&["id"]);
+    let sql = KeyRange {
+        table: "t",
+        key_columns: &keys,
+        filter: "`tenant_id` = 42",
+        after: None,
         upto,
-    );
+    }
+    .checksum(&cols(&["id", "tenant_id", "note"]));
     conn.query_drop(format!("USE {db}")).await.expect("use");
     conn.query_first(sql)
         .await
@@ -56,9 +57,16 @@ async fn checksums_agree_only_on_equal_copies_and_a_chunk_read_locks_its_rows() 
         // A chunk read inside a transaction holds its rows: a concurrent write to one of them waits.
         conn.query_drop("USE src").await.expect("use");
         conn.query_drop("BEGIN").await.expect("begin");
-        let after = cols(&["1"]);
+        let (keys, after) = (cols(&["id"]), cols(&["1"]));
+        let next = KeyRange {
+            table: "t",
+            key_columns: &keys,
+            filter: "`tenant_id` = 42",
+            after: Some(&after),
+            upto: None,
+        };
         let chunk: Vec<(u32, u32, Option<String>)> = conn
-            .query(select_chunk("t", &cols(&["id"]), "`tenant_id` = 42", Some(&after), 2))
+            .query(next.select_chunk(2))
             .await
             .expect("chunk");
         assert_eq!(chunk, [(2, 42, None), (4, 42, Some("d".to_string()))]);

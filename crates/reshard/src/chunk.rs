@@ -66,23 +66,6 @@ fn range(
     parts.join(" AND ")
 }
 
-/// The next chunk to copy, locked: run inside a transaction on the source.
-pub fn select_chunk(
-    table: &str,
-    key_columns: &[String],
-    filter: &str,
-    after: Option<&[String]>,
-    limit: u64,
-) -> String {
-    let order: Vec<String> = key_columns.iter().map(|c| quote(c)).collect();
-    format!(
-        "SELECT * FROM {} WHERE {} ORDER BY {} LIMIT {limit} FOR UPDATE",
-        quote(table),
-        range(filter, key_columns, after, None),
-        order.join(", ")
-    )
-}
-
 /// The moving rows of one table in the key range (`after`, `upto`] (either end open when `None`).
 #[derive(Debug, Clone, Copy)]
 pub struct KeyRange<'a> {
@@ -115,43 +98,61 @@ impl KeyRange<'_> {
             self.condition()
         )
     }
-}
 
-/// The key `n` rows after `after` (the end of a verify chunk), or nothing when fewer rows are left.
-pub fn chunk_end(
-    table: &str,
-    key_columns: &[String],
-    filter: &str,
-    after: Option<&[String]>,
-    n: u64,
-) -> String {
-    let cols: Vec<String> = key_columns.iter().map(|c| quote(c)).collect();
-    format!(
-        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}",
-        cols.join(", "),
-        quote(table),
-        range(filter, key_columns, after, None),
-        cols.join(", "),
-        n.saturating_sub(1)
-    )
-}
+    fn key_list(&self) -> String {
+        let cols: Vec<String> = self.key_columns.iter().map(|c| quote(c)).collect();
+        cols.join(", ")
+    }
 
-/// Row count and hash of the rows of `table` in a key range: equal on both sides when they hold the same rows.
-/// `columns` are every column of the table; NULL and the empty string hash differently.
-pub fn checksum(
-    table: &str,
-    columns: &[String],
-    key_columns: &[String],
-    filter: &str,
-    after: Option<&[String]>,
-    upto: Option<&[String]>,
-) -> String {
-    format!(
-        "SELECT COUNT(*), COALESCE(BIT_XOR({}), 0) FROM {} WHERE {}",
-        row_hash(columns),
-        quote(table),
-        range(filter, key_columns, after, upto)
-    )
+    /// The next chunk to copy, its first `limit` rows in key order, locked: run inside a transaction on the source.
+    pub fn select_chunk(&self, limit: u64) -> String {
+        format!(
+            "SELECT * FROM {} WHERE {} ORDER BY {} LIMIT {limit} FOR UPDATE",
+            quote(self.table),
+            self.condition(),
+            self.key_list()
+        )
+    }
+
+    /// The key of the range's `n`th row (the end of a verify chunk), or nothing when fewer rows are left.
+    pub fn chunk_end(&self, n: u64) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}",
+            self.key_list(),
+            quote(self.table),
+            self.condition(),
+            self.key_list(),
+            n.saturating_sub(1)
+        )
+    }
+
+    /// Row count and hash of the range's rows: equal on both sides when they hold the same rows. `columns` are
+    /// every column of the table; NULL and the empty string hash differently.
+    pub fn checksum(&self, columns: &[String]) -> String {
+        format!(
+            "SELECT COUNT(*), COALESCE(BIT_XOR({}), 0) FROM {} WHERE {}",
+            row_hash(columns),
+            quote(self.table),
+            self.condition()
+        )
+    }
+
+    /// Each row's key, written as the changelog records it (`'42','7'`), and its hash: where two copies'
+    /// checksums differ, which rows do.
+    pub fn row_hashes(&self, columns: &[String]) -> String {
+        let key: Vec<String> = self
+            .key_columns
+            .iter()
+            .map(|c| format!("QUOTE({})", quote(c)))
+            .collect();
+        format!(
+            "SELECT CONCAT_WS(',', {}), {} FROM {} WHERE {}",
+            key.join(", "),
+            row_hash(columns),
+            quote(self.table),
+            self.condition()
+        )
+    }
 }
 
 /// The hash of one row: CRC32 of every column (NULL and the empty string told apart).
@@ -171,29 +172,6 @@ fn row_hash(columns: &[String]) -> String {
     )
 }
 
-/// Each row's key, written as the changelog records it (`'42','7'`), and its hash, in a key range: where two
-/// copies' checksums differ, which rows do.
-pub fn row_hashes(
-    table: &str,
-    columns: &[String],
-    key_columns: &[String],
-    filter: &str,
-    after: Option<&[String]>,
-    upto: Option<&[String]>,
-) -> String {
-    let key: Vec<String> = key_columns
-        .iter()
-        .map(|c| format!("QUOTE({})", quote(c)))
-        .collect();
-    format!(
-        "SELECT CONCAT_WS(',', {}), {} FROM {} WHERE {}",
-        key.join(", "),
-        row_hash(columns),
-        quote(table),
-        range(filter, key_columns, after, upto)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,25 +182,28 @@ mod tests {
 
     #[test]
     fn a_chunk_is_the_next_rows_after_the_checkpoint_in_key_order_locked() {
-        let sql = select_chunk(
-            "orders",
-            &cols(&["tenant_id", "id"]),
-            "`tenant_id` IN (42)",
-            None,
-            500,
-        );
+        let keys = cols(&["tenant_id", "id"]);
+        let sql = KeyRange {
+            table: "orders",
+            key_columns: &keys,
+            filter: "`tenant_id` IN (42)",
+            after: None,
+            upto: None,
+        }
+        .select_chunk(500);
         assert_eq!(
             sql,
             "SELECT * FROM `orders` WHERE (`tenant_id` IN (42)) ORDER BY `tenant_id`, `id` LIMIT 500 FOR UPDATE"
         );
         let after = cols(&["42", "1000"]);
-        let sql = select_chunk(
-            "or`ders",
-            &cols(&["tenant_id", "id"]),
-            "1",
-            Some(&after),
-            10,
-        );
+        let sql = KeyRange {
+            table: "or`ders",
+            key_columns: &keys,
+            filter: "1",
+            after: Some(&after),
+            upto: None,
+        }
+        .select_chunk(10);
         assert_eq!(
             sql,
             "SELECT * FROM `or``ders` WHERE (1) AND ((`tenant_id` > 42) OR (`tenant_id` = 42 AND `id` > 1000)) ORDER BY `tenant_id`, `id` \
@@ -238,14 +219,15 @@ mod tests {
 
     #[test]
     fn a_checksum_covers_a_key_range_and_tells_null_from_empty() {
-        let sql = checksum(
-            "orders",
-            &cols(&["id", "note"]),
-            &cols(&["id"]),
-            "`tenant_id` = 42",
-            Some(&cols(&["10"])),
-            Some(&cols(&["20"])),
-        );
+        let (keys, after, upto) = (cols(&["id"]), cols(&["10"]), cols(&["20"]));
+        let sql = KeyRange {
+            table: "orders",
+            key_columns: &keys,
+            filter: "`tenant_id` = 42",
+            after: Some(&after),
+            upto: Some(&upto),
+        }
+        .checksum(&cols(&["id", "note"]));
         assert_eq!(
             sql,
             "SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(CONCAT_WS(0x1f, IFNULL(`id`, '\\0NULL'), IFNULL(`note`, \

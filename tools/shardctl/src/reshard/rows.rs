@@ -95,6 +95,21 @@ impl Resolver {
     }
 }
 
+/// The moving rows of `table` (`filter`, as SQL) in a key range.
+fn rows_of<'a>(
+    table: &'a TableProgress,
+    filter: &'a str,
+    (after, upto): (Option<&'a [String]>, Option<&'a [String]>),
+) -> chunk::KeyRange<'a> {
+    chunk::KeyRange {
+        table: &table.table,
+        key_columns: &table.key_columns,
+        filter,
+        after,
+        upto,
+    }
+}
+
 /// Connections to the shards rows go to, by shard name.
 pub type Targets = HashMap<String, Conn>;
 
@@ -195,13 +210,8 @@ pub async fn copy_chunk(
     resolver: &Resolver,
     limit: u64,
 ) -> Result<Option<(u64, Vec<String>)>, RowsError> {
-    let select = chunk::select_chunk(
-        &table.table,
-        &table.key_columns,
-        &filter.sql(""),
-        table.checkpoint.as_deref(),
-        limit,
-    );
+    let filter = filter.sql("");
+    let select = rows_of(table, &filter, (table.checkpoint.as_deref(), None)).select_chunk(limit);
     begin(src).await?;
     let rows: Vec<Row> = src
         .query(&select)
@@ -227,14 +237,8 @@ pub async fn checksum(
     after: Option<&[String]>,
     upto: Option<&[String]>,
 ) -> Result<(u64, u64), RowsError> {
-    let query = chunk::checksum(
-        &table.table,
-        &table.columns,
-        &table.key_columns,
-        &filter.sql(""),
-        after,
-        upto,
-    );
+    let filter = filter.sql("");
+    let query = rows_of(table, &filter, (after, upto)).checksum(&table.columns);
     let (mut count, mut hash) = (0u64, 0u64);
     for conn in conns.iter_mut() {
         let row: Option<(u64, u64)> = conn
@@ -257,14 +261,8 @@ pub async fn differing_keys(
     filter: &Filter,
     range: (Option<&[String]>, Option<&[String]>),
 ) -> Result<HashSet<String>, RowsError> {
-    let query = chunk::row_hashes(
-        &table.table,
-        &table.columns,
-        &table.key_columns,
-        &filter.sql(""),
-        range.0,
-        range.1,
-    );
+    let filter = filter.sql("");
+    let query = rows_of(table, &filter, range).row_hashes(&table.columns);
     let source = row_hashes(sources, &query, &table.table).await?;
     let target = row_hashes(targets, &query, &table.table).await?;
     let mut differing: HashSet<String> = HashSet::new();
@@ -328,13 +326,8 @@ pub async fn chunk_end(
     after: Option<&[String]>,
     rows: u64,
 ) -> Result<Option<Vec<String>>, RowsError> {
-    let query = chunk::chunk_end(
-        &table.table,
-        &table.key_columns,
-        &filter.sql(""),
-        after,
-        rows,
-    );
+    let filter = filter.sql("");
+    let query = rows_of(table, &filter, (after, None)).chunk_end(rows);
     let row: Option<Row> = src
         .query_first(&query)
         .await
@@ -357,13 +350,7 @@ pub async fn recopy_range(
     range: (Option<&[String]>, Option<&[String]>),
 ) -> Result<u64, RowsError> {
     let filter_sql = filter.sql("");
-    let rows_in = chunk::KeyRange {
-        table: &table.table,
-        key_columns: &table.key_columns,
-        filter: &filter_sql,
-        after: range.0,
-        upto: range.1,
-    };
+    let rows_in = rows_of(table, &filter_sql, range);
     let select = rows_in.select_locked();
     let mut rows: Vec<Row> = Vec::new();
     for (shard, src) in sources.iter_mut() {
