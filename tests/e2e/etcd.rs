@@ -143,12 +143,7 @@ async fn two_proxies_follow_one_etcd_and_both_acknowledge_each_version() {
         .await;
         // A controller writes version 2, pinning tenant 31 elsewhere: both proxies serve it and say so.
         let home = cluster.shard_for("orders", 31).clone();
-        let away = cluster
-            .shards()
-            .iter()
-            .find(|s| s.name != home.name)
-            .expect("another shard")
-            .clone();
+        let away = cluster.another_shard(&home.name);
         let next = cluster
             .topology_yaml()
             .replacen("version: 1", "version: 2", 1)

@@ -7,7 +7,7 @@ use mysql_async::prelude::Queryable;
 use tokio::task::JoinSet;
 
 use crate::harness::deadline::eventually;
-use crate::harness::schema::{insert_order, start_with_orders};
+use crate::harness::schema::{committed_notes, insert_order, start_with_orders};
 use crate::harness::{Cluster, bounded, http, join_all};
 
 /// The cluster's topology with `version` and these pins (`tenant`, shard name) in place of its own.
@@ -149,12 +149,7 @@ async fn a_pin_moves_new_statements_at_once_while_an_open_transaction_keeps_its_
         let cluster = start_with_orders(Cluster::builder(1, 4)).await;
         let tenant = 77;
         let old = cluster.shard_for("orders", tenant).clone();
-        let new = cluster
-            .shards()
-            .iter()
-            .find(|s| s.name != old.name)
-            .expect("another shard")
-            .clone();
+        let new = cluster.another_shard(&old.name);
         let mut txn = cluster.proxy_conn().await;
         txn.query_drop("BEGIN").await.expect("begin");
         txn.query_drop(insert_order(1, tenant, "in-txn"))
@@ -204,12 +199,7 @@ async fn a_pin_moves_new_statements_at_once_while_an_open_transaction_keeps_its_
             .expect("select in txn");
         assert_eq!(mine, ["in-txn"]);
         txn.query_drop("COMMIT").await.expect("commit");
-        let on_old: Vec<String> = cluster
-            .query_shard(
-                &old,
-                &format!("SELECT note FROM orders WHERE tenant_id = {tenant}"),
-            )
-            .await;
+        let on_old: Vec<String> = committed_notes(&cluster, tenant).await;
         assert_eq!(on_old, ["in-txn"]);
         // After COMMIT the session routes on the new snapshot.
         let now: Vec<String> = txn
@@ -243,12 +233,7 @@ async fn shardctl_pins_and_unpins_a_tenant_through_the_admin_endpoint() {
         let cluster = start_with_orders(Cluster::builder(1, 4)).await;
         let tenant = 55;
         let home = cluster.shard_for("orders", tenant).clone();
-        let away = cluster
-            .shards()
-            .iter()
-            .find(|s| s.name != home.name)
-            .expect("another shard")
-            .clone();
+        let away = cluster.another_shard(&home.name);
         let admin = format!("127.0.0.1:{}", cluster.proxy().admin_port());
         let pin = |shard: Option<String>| {
             let admin = admin.clone();

@@ -25,7 +25,7 @@ use data::{Tenant, create_tables, load_bulk, tenants_on};
 use workload::{Report, Settings, Workload, percentile};
 
 use crate::harness::deadline::eventually;
-use crate::harness::shardctl::Shardctl;
+use crate::harness::shardctl::{Finished, Shardctl};
 use crate::harness::{Cluster, bounded};
 
 /// The tenant the move tests move.
@@ -54,12 +54,7 @@ async fn move_setup(moving_bulk: [i64; 3], other_bulk: [i64; 3]) -> MoveSetup {
     let cluster = Cluster::builder(2, 4).start().await;
     create_tables(&cluster, 96).await;
     let source = cluster.shard_for(data::TABLES[0], MOVING).clone();
-    let target = cluster
-        .shards()
-        .iter()
-        .find(|s| s.backend != source.backend)
-        .expect("a shard on the other server")
-        .clone();
+    let target = cluster.shard_on_another_server(&source);
     let third = cluster
         .shards()
         .iter()
@@ -107,6 +102,13 @@ fn move_args(ctl: &Shardctl, workflow: &str, target: &str, extra: &[&str]) -> Ve
     args
 }
 
+/// Runs `move-tenant` of [`MOVING`] to `target` to its end.
+async fn run_move(ctl: &Shardctl, workflow: &str, target: &str, extra: &[&str]) -> Finished {
+    let args = move_args(ctl, workflow, target, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ctl.run(&args, &[]).await
+}
+
 /// Sum of every sample of `name` (whatever its labels) in the proxy's `/metrics`; `None` when absent.
 async fn metric_sum(cluster: &Cluster, name: &str) -> Option<f64> {
     let (_, text) = cluster.proxy().admin_get("/metrics").await;
@@ -148,9 +150,7 @@ async fn a_tenant_moves_under_load_and_no_acknowledged_write_is_lost() {
         let load = Workload::start(cluster, &setup.tenants, LOAD);
         let watch = ctl.watch("mv42");
         let extra = ["--stop-after", "complete", "--chunk-rows", "1000"];
-        let args = move_args(&ctl, "mv42", &setup.target, &extra);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = ctl.run(&args, &[]).await;
+        let run = run_move(&ctl, "mv42", &setup.target, &extra).await;
         let report = load.stop().await;
         run.assert_ok();
         report.assert_clean(false);

@@ -9,7 +9,7 @@ use mysql_async::prelude::Queryable;
 use shardgate_topology::{MoveSpec, MoveState, PinSpec, PinTenant, TopologySpec};
 use tokio::time::Instant;
 
-use crate::harness::schema::{insert_order, start_with_orders};
+use crate::harness::schema::{committed_notes, insert_order, start_with_orders};
 use crate::harness::{Cluster, bounded, http};
 
 /// The served topology with `change` applied, as the next version; PUT to the proxy.
@@ -50,12 +50,7 @@ async fn a_hold_keeps_the_moving_tenant_waiting_and_the_flip_releases_it_to_the_
         let cluster = start_with_orders(Cluster::builder(2, 4)).await;
         let (tenant, other) = (42u64, 7u64);
         let home = cluster.shard_for("orders", tenant).clone();
-        let away = cluster
-            .shards()
-            .iter()
-            .find(|s| s.name != home.name)
-            .expect("another shard")
-            .clone();
+        let away = cluster.another_shard(&home.name);
         // A tenant living on the same shard as the moving one.
         let neighbour = (1..10_000)
             .find(|t| *t != tenant && cluster.shard_for("orders", *t).name == home.name)
@@ -287,12 +282,7 @@ async fn a_hold_nobody_ends_is_released_to_the_source_after_hold_max_ms() {
         .await
         .expect("update");
         conn.query_drop("COMMIT").await.expect("commit");
-        let rows: Vec<String> = cluster
-            .query_shard(
-                &home,
-                &format!("SELECT note FROM orders WHERE tenant_id = {tenant}"),
-            )
-            .await;
+        let rows: Vec<String> = committed_notes(&cluster, tenant).await;
         assert_eq!(rows, ["txn"]);
         assert_eq!(
             cluster

@@ -263,6 +263,24 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no shard named {name:?}"))
     }
 
+    /// The first shard (in file order) other than the one named `name`.
+    pub fn another_shard(&self, name: &str) -> ShardSpec {
+        self.shards
+            .iter()
+            .find(|shard| shard.name != name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no shard besides {name:?}"))
+    }
+
+    /// The first shard (in file order) on another server than `shard`'s.
+    pub fn shard_on_another_server(&self, shard: &ShardSpec) -> ShardSpec {
+        self.shards
+            .iter()
+            .find(|other| other.backend != shard.backend)
+            .cloned()
+            .unwrap_or_else(|| panic!("no shard on another server than {:?}'s", shard.name))
+    }
+
     /// Index (into [`Cluster::shards`]) of the shard the topology crate routes `tenant`'s rows of `table` to.
     /// Matched by name, so the harness does not depend on how the crate orders its shards.
     pub fn shard_index_for(&self, table: &str, tenant: u64) -> usize {

@@ -9,7 +9,7 @@ use mysql_async::prelude::Queryable;
 use super::check::{self, Place};
 use super::data::{ROW_COLUMNS, TABLES};
 use super::workload::{Key, Row, Settings, Workload};
-use super::{MOVING, move_args, move_setup};
+use super::{MOVING, move_setup, run_move};
 use crate::harness::shardctl::Shardctl;
 use crate::harness::{Cluster, bounded};
 
@@ -57,9 +57,9 @@ async fn a_cutover_that_cannot_drain_in_time_aborts_and_traffic_stays_on_the_sou
         let load = Workload::start(cluster, &setup.tenants, LIGHT);
         // The hold bound is the workflow's (`cutover` takes none of its own): 1 s.
         let extra = ["--stop-after", "verify", "--hold-ms", "1000"];
-        let args = move_args(&ctl, "abort42", &setup.target, &extra);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ctl.run(&args, &[]).await.assert_ok();
+        run_move(&ctl, "abort42", &setup.target, &extra)
+            .await
+            .assert_ok();
         assert_eq!(ctl.status("abort42").await.phase(), "verify");
 
         // An open transaction through the proxy on the moving tenant's source table: it holds a metadata lock

@@ -58,12 +58,7 @@ async fn a_tenant_moves_while_two_proxies_of_one_etcd_fleet_take_its_writes() {
         }];
         load_bulk(&cluster, &tenants).await;
         let source = cluster.shard_for("orders", MOVING).clone();
-        let target = cluster
-            .shards()
-            .iter()
-            .find(|s| s.backend != source.backend)
-            .expect("a shard on the other server")
-            .clone();
+        let target = cluster.shard_on_another_server(&source);
         let dir = tempfile::tempdir().expect("dir");
         let settings = ProxySettings {
             topology_extra: vec![etcd_line(etcd.port, "two")],

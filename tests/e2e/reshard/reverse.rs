@@ -10,7 +10,7 @@ use mysql_async::prelude::Queryable;
 use super::check::{self, Place};
 use super::data::{ROW_COLUMNS, TABLES};
 use super::workload::{Key, Row, Settings, Workload};
-use super::{LOAD, MOVING, check_completed_move, move_args, move_setup};
+use super::{LOAD, MOVING, check_completed_move, move_args, move_setup, run_move};
 use crate::harness::deadline::eventually;
 use crate::harness::shardctl::{Finished, Shardctl};
 use crate::harness::{Cluster, bounded};
@@ -175,9 +175,9 @@ async fn a_switched_move_reverses_under_load_and_cuts_over_again() {
         let ctl = Shardctl::new(cluster.proxy());
         let load = Workload::start(cluster, &setup.tenants, LOAD);
         let extra = ["--stop-after", "switched", "--chunk-rows", "1000"];
-        let args = move_args(&ctl, "rev42", &setup.target, &extra);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ctl.run(&args, &[]).await.assert_ok();
+        run_move(&ctl, "rev42", &setup.target, &extra)
+            .await
+            .assert_ok();
         let record = ctl.status("rev42").await;
         assert_eq!(record.phase(), "switched", "{:?}", record.0);
         let topology = check::served_topology(cluster).await;

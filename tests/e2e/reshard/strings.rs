@@ -62,13 +62,7 @@ async fn a_string_tenant_moves_and_look_alike_ids_of_other_types_stay() {
             .expect("shard")
             .name
             .clone();
-        let to = cluster
-            .shards()
-            .iter()
-            .find(|s| s.name != home)
-            .expect("another shard")
-            .name
-            .clone();
+        let to = cluster.another_shard(&home).name;
         let ctl = Shardctl::new(cluster.proxy());
         ctl.run_creating(&[
             "move-tenant",
